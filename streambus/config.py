@@ -1,0 +1,634 @@
+"""Broker configuration: the one typed, validated, frozen view of every setting.
+
+This module owns `BrokerConfig` and the rules for building it from three layers, lowest
+precedence first: a YAML file, ``STREAMBUS_*`` environment variables, then command-line flags
+(``overrides``). It also owns turning validation failures into human-readable problems that
+each name the offending key, for ``streambus-broker --validate-config``.
+
+Rules:
+
+- Unknown keys are errors at every level (``extra="forbid"``), so a typo never silently falls
+  back to a default. Every number is bounded.
+- Kafka broker properties keep Kafka's dotted names as YAML keys and flag names
+  (``num.partitions``, ``log.segment.bytes``); the Python attributes are the same words in
+  snake_case (``config.num_partitions``). ``model_dump(by_alias=True)`` gives Kafka's names back,
+  which is what DescribeConfigs needs.
+- This module never opens sockets or creates directories. It only checks that files the config
+  names exist (`check_paths`), because an operator running ``--validate-config`` wants to hear
+  about a missing certificate before the broker starts, not after.
+
+Why a plain pydantic ``BaseModel`` rather than ``pydantic_settings.BaseSettings``: a settings
+class reads the process environment every time it is constructed, which would make every
+``BrokerConfig(...)`` in every test depend on the shell it runs in, and it cannot map Kafka's
+dotted names to environment variables. The environment layer is therefore applied explicitly,
+once, in `load_config` (see `environment_overrides`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import model_validator
+
+__all__ = [
+    "AclEntry",
+    "BrokerConfig",
+    "ConfigError",
+    "ProfilingConfig",
+    "SecurityConfig",
+    "TracingConfig",
+    "check_paths",
+    "environment_overrides",
+    "load_config",
+    "parse_host_port",
+    "validate_config",
+]
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+ENV_PREFIX = "STREAMBUS_"
+DEFAULT_DATA_DIR = Path("./streambus-data")
+
+# Limits on list-valued settings: a config is operator input, and every queue has a bound.
+ACL_COUNT_MAX = 10_000
+SUPER_USER_COUNT_MAX = 1_000
+HOSTNAME_LENGTH_MAX = 253
+
+_HOSTNAME_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` lists every problem, each naming its key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        assert problems, "ConfigError needs at least one problem"
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = list(problems)
+
+
+# --------------------------------------------------------------------------- HOST:PORT
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (IPv6 hosts in brackets: ``[::1]:9092``) into host and port.
+
+    Args:
+        text: the address as written by the operator.
+
+    Returns:
+        ``(host, port)``; an IPv6 host is returned without brackets. Port 0 means "any free
+        port", which the listener reports once bound.
+
+    Raises:
+        ValueError: with a message saying what is wrong with the address.
+    """
+    if not isinstance(text, str):
+        raise ValueError("must be a string HOST:PORT")
+    text = text.strip()
+    if text.startswith("["):
+        close_index = text.find("]")
+        if close_index < 0:
+            raise ValueError("IPv6 address is missing its closing ']'")
+        host = text[1:close_index]
+        rest = text[close_index + 1 :]
+        if not rest.startswith(":"):
+            raise ValueError("expected HOST:PORT, e.g. [::1]:9092")
+        port_text = rest[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
+    else:
+        host, separator, port_text = text.rpartition(":")
+        if not separator:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9092")
+        if ":" in host:
+            raise ValueError("an IPv6 host must be in brackets, e.g. [::1]:9092")
+        _check_host(host)
+    if not port_text.isdigit() or not port_text.isascii():
+        raise ValueError(f"port {port_text!r} is not a number")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range 0..65535")
+    return host, port
+
+
+def _check_host(host: str) -> None:
+    if not host:
+        raise ValueError("host is empty; use 0.0.0.0 to listen on every interface")
+    if len(host) > HOSTNAME_LENGTH_MAX:
+        raise ValueError(f"host is longer than {HOSTNAME_LENGTH_MAX} characters")
+    try:
+        ipaddress.IPv4Address(host)
+        return
+    except ValueError:
+        pass
+    if not all(_HOSTNAME_LABEL.match(label) for label in host.rstrip(".").split(".")):
+        raise ValueError(f"{host!r} is not a valid hostname or IP address")
+
+
+def _validate_host_port(text: str) -> str:
+    parse_host_port(text)
+    return text.strip()
+
+
+def _format_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _is_wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")
+
+
+HostPort = Annotated[str, AfterValidator(_validate_host_port)]
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+
+
+# --------------------------------------------------------------------------- sections
+
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _version_text(value: Any) -> Any:
+    # YAML reads an unquoted 1.3 as a float; accept it as the version the operator meant.
+    return f"{value:.1f}" if isinstance(value, float) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class SecurityConfig(BaseModel):
+    """TLS and SASL settings (``security:`` section of the YAML file)."""
+
+    model_config = _STRICT
+
+    tls_enabled: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    min_tls_version: Annotated[Literal["1.2", "1.3"], BeforeValidator(_version_text)] = "1.2"
+    auth_enabled: bool = False
+    auth_mechanism: Annotated[SaslMechanism, BeforeValidator(_upper)] = "SCRAM-SHA-256"
+    users_file: Path | None = None
+    super_users: tuple[str, ...] = Field(default=(), max_length=SUPER_USER_COUNT_MAX)
+    # Empty means "only auth_mechanism"; see `enabled_mechanisms`.
+    sasl_enabled_mechanisms: tuple[Annotated[SaslMechanism, BeforeValidator(_upper)], ...] = Field(
+        default=(), max_length=3
+    )
+
+    @model_validator(mode="after")
+    def _check_dependencies(self) -> SecurityConfig:
+        if self.tls_enabled and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("tls_cert and tls_key are required when tls_enabled is true")
+        if self.auth_enabled and self.users_file is None:
+            raise ValueError("users_file is required when auth_enabled is true")
+        if self.sasl_enabled_mechanisms and self.auth_mechanism not in self.sasl_enabled_mechanisms:
+            raise ValueError(
+                f"auth_mechanism {self.auth_mechanism} is not in sasl_enabled_mechanisms"
+            )
+        return self
+
+    @property
+    def enabled_mechanisms(self) -> tuple[str, ...]:
+        """The SASL mechanisms the broker offers in SaslHandshake."""
+        return self.sasl_enabled_mechanisms or (self.auth_mechanism,)
+
+
+# Kafka's AclOperation names, keyed by a spelling-insensitive form so "DescribeConfigs",
+# "describe_configs" and "DESCRIBE-CONFIGS" all mean the same operation.
+ACL_OPERATIONS = (
+    "all", "read", "write", "create", "delete", "alter", "describe", "cluster_action",
+    "describe_configs", "alter_configs", "idempotent_write", "create_tokens", "describe_tokens",
+)
+_ACL_OPERATION_BY_KEY = {name.replace("_", ""): name for name in ACL_OPERATIONS}
+ACL_RESOURCE_TYPES = ("topic", "group", "cluster", "transactional_id", "delegation_token", "user")
+
+
+def _acl_operation(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    key = value.lower().replace("_", "").replace("-", "")
+    if key not in _ACL_OPERATION_BY_KEY:
+        raise ValueError(f"unknown operation {value!r}; expected one of {', '.join(ACL_OPERATIONS)}")
+    return _ACL_OPERATION_BY_KEY[key]
+
+
+def _acl_resource(value: str) -> str:
+    resource_type, _, name = value.partition(":")
+    if resource_type.lower() not in ACL_RESOURCE_TYPES:
+        raise ValueError(
+            f"resource {value!r} must be TYPE:NAME with TYPE one of {', '.join(ACL_RESOURCE_TYPES)}"
+        )
+    if resource_type.lower() != "cluster" and not name:
+        raise ValueError(f"resource {value!r} has no name; use {resource_type}:* for all")
+    return f"{resource_type.lower()}:{name}" if name else resource_type.lower()
+
+
+def _acl_principal(value: str) -> str:
+    principal_type, _, name = value.partition(":")
+    if not principal_type or not name:
+        raise ValueError(f"principal {value!r} must be TYPE:NAME, e.g. User:alice")
+    return value
+
+
+class AclEntry(BaseModel):
+    """One access rule (an item of the ``acls:`` list)."""
+
+    model_config = _STRICT
+
+    principal: Annotated[str, Field(max_length=1024), AfterValidator(_acl_principal)]
+    operations: tuple[Annotated[str, BeforeValidator(_acl_operation)], ...] = Field(
+        min_length=1, max_length=len(ACL_OPERATIONS)
+    )
+    resources: tuple[Annotated[str, Field(max_length=1024), AfterValidator(_acl_resource)], ...] = (
+        Field(min_length=1, max_length=1024)
+    )
+    permission: Annotated[Literal["allow", "deny"], BeforeValidator(_lower)] = "allow"
+    host: str = Field(default="*", max_length=HOSTNAME_LENGTH_MAX)
+
+
+class TracingConfig(BaseModel):
+    """Distributed tracing (``tracing:`` section)."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    exporter: Literal["jaeger", "zipkin", "otlp", "console"] = "otlp"
+    endpoint: str | None = Field(default=None, max_length=2048)
+    sampling_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_endpoint(self) -> TracingConfig:
+        if self.enabled and self.exporter != "console" and not self.endpoint:
+            raise ValueError(f"endpoint is required when enabled with exporter {self.exporter}")
+        return self
+
+
+class ProfilingConfig(BaseModel):
+    """Profiling endpoint (``profiling:`` section). Keep it on localhost."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    listen_addr: HostPort = "127.0.0.1:6060"
+
+
+# --------------------------------------------------------------------------- broker
+
+
+def _kafka(alias: str, default: Any, **bounds: Any) -> Any:
+    return Field(default=default, alias=alias, **bounds)
+
+
+class BrokerConfig(BaseModel):
+    """Every broker setting, validated and frozen.
+
+    Construct with Python names or Kafka's dotted names:
+    ``BrokerConfig(num_partitions=3)`` == ``BrokerConfig(**{"num.partitions": 3})``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    node_id: int = Field(default=1, ge=0, le=INT32_MAX)
+    data_dir: Path = DEFAULT_DATA_DIR
+    listen: HostPort = "127.0.0.1:9092"
+    advertised_listen: HostPort | None = None
+    http_listen: HostPort = "127.0.0.1:8080"
+    log_level: LogLevel = "INFO"
+    cluster_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9_-]+$")
+
+    # Kafka broker properties, by their Kafka names.
+    num_partitions: int = _kafka("num.partitions", 1, ge=1, le=100_000)
+    default_replication_factor: int = _kafka("default.replication.factor", 1, ge=1, le=32767)
+    auto_create_topics_enable: bool = _kafka("auto.create.topics.enable", True)
+    message_max_bytes: int = _kafka("message.max.bytes", 1048588, ge=0, le=INT32_MAX)
+    socket_request_max_bytes: int = _kafka("socket.request.max.bytes", 104857600,
+                                           ge=1, le=INT32_MAX)
+    log_segment_bytes: int = _kafka("log.segment.bytes", 1073741824, ge=14, le=INT32_MAX)
+    log_roll_ms: int = _kafka("log.roll.ms", 604800000, ge=1, le=INT64_MAX)
+    # -1 keeps data forever (Kafka's meaning).
+    log_retention_ms: int = _kafka("log.retention.ms", 604800000, ge=-1, le=INT64_MAX)
+    log_retention_bytes: int = _kafka("log.retention.bytes", -1, ge=-1, le=INT64_MAX)
+    log_retention_check_interval_ms: int = _kafka("log.retention.check.interval.ms", 300000,
+                                                  ge=1, le=INT64_MAX)
+    log_index_interval_bytes: int = _kafka("log.index.interval.bytes", 4096, ge=0, le=INT32_MAX)
+    log_index_size_max_bytes: int = _kafka("log.index.size.max.bytes", 10485760,
+                                           ge=4, le=INT32_MAX)
+    log_flush_interval_messages: int = _kafka("log.flush.interval.messages", INT64_MAX,
+                                              ge=1, le=INT64_MAX)
+    # None: flush only by log.flush.interval.messages and on shutdown (Kafka's default).
+    log_flush_interval_ms: int | None = _kafka("log.flush.interval.ms", None, ge=0, le=INT64_MAX)
+    offsets_topic_num_partitions: int = _kafka("offsets.topic.num.partitions", 50,
+                                               ge=1, le=100_000)
+    group_initial_rebalance_delay_ms: int = _kafka("group.initial.rebalance.delay.ms", 3000,
+                                                   ge=0, le=INT32_MAX)
+    queued_max_requests: int = _kafka("queued.max.requests", 500, ge=1, le=1_000_000)
+    connections_max_idle_ms: int = _kafka("connections.max.idle.ms", 600000, ge=1, le=INT64_MAX)
+    fetch_max_bytes: int = _kafka("fetch.max.bytes", 57671680, ge=1024, le=INT32_MAX)
+    compression_type: Literal["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] = (
+        _kafka("compression.type", "producer")
+    )
+    log_message_timestamp_type: Literal["CreateTime", "LogAppendTime"] = _kafka(
+        "log.message.timestamp.type", "CreateTime"
+    )
+
+    # Sections from the operations checklist; parsed and validated now, enforced elsewhere.
+    security: SecurityConfig = SecurityConfig()
+    acls: tuple[AclEntry, ...] = Field(default=(), max_length=ACL_COUNT_MAX)
+    tracing: TracingConfig = TracingConfig()
+    profiling: ProfilingConfig = ProfilingConfig()
+
+    @model_validator(mode="after")
+    def _check_listeners(self) -> BrokerConfig:
+        host, _ = self.advertised_host_port
+        if _is_wildcard(host):
+            key = "advertised_listen" if self.advertised_listen else "listen"
+            raise ValueError(
+                f"advertised_listen: clients cannot connect to the wildcard address {host!r} "
+                f"(taken from {key}); set advertised_listen to an address clients can reach"
+            )
+        kafka_address = self.listen_host_port
+        if kafka_address == self.http_host_port and kafka_address[1] != 0:
+            raise ValueError(f"http_listen: {self.http_listen} is the same address as listen")
+        return self
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        """Address the Kafka listener binds; port 0 means any free port."""
+        return parse_host_port(self.listen)
+
+    @property
+    def advertised_host_port(self) -> tuple[str, int]:
+        """Address given to clients in Metadata; falls back to `listen`.
+
+        Port 0 here means "the port the Kafka listener actually bound".
+        """
+        return parse_host_port(self.advertised_listen or self.listen)
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        """Address of the operator HTTP endpoint (/health, /ready, /metrics)."""
+        return parse_host_port(self.http_listen)
+
+
+# --------------------------------------------------------------------------- key names
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "security": SecurityConfig,
+    "tracing": TracingConfig,
+    "profiling": ProfilingConfig,
+}
+# Canonical top-level key (alias if any, else the Python name) -> Python name.
+_FIELD_BY_KEY: dict[str, str] = {
+    (info.alias or name): name for name, info in BrokerConfig.model_fields.items()
+}
+# Every accepted spelling of a top-level key -> its canonical key.
+_CANONICAL_KEY: dict[str, str] = {key: key for key in _FIELD_BY_KEY}
+_CANONICAL_KEY.update({name: key for key, name in _FIELD_BY_KEY.items()})
+# Kafka's own names for our non-Kafka keys, so a Kafka operator's habits work.
+_CANONICAL_KEY.update({"node.id": "node_id", "broker.id": "node_id"})
+
+
+def _canonical_key(key: str) -> str:
+    return _CANONICAL_KEY.get(key, key)
+
+
+def _parse_value_text(value: Any) -> Any:
+    """Strings from flags or the environment stay strings (pydantic coerces them), except
+    YAML flow collections, so ``security.super_users=[User:admin]`` works."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def _merge_layer(data: dict[str, Any], layer: Mapping[str, Any], origin: str,
+                 problems: list[str]) -> None:
+    """Apply one layer of settings on top of `data`, in canonical key form.
+
+    Keys are top-level keys in any accepted spelling, or ``section.field`` for sections.
+    """
+    for raw_key, raw_value in layer.items():
+        key = _canonical_key(str(raw_key))
+        value = _parse_value_text(raw_value)
+        section, _, field = key.partition(".")
+        if key not in _FIELD_BY_KEY and section in _SECTION_MODELS and field:
+            current = data.get(section, {})
+            if not isinstance(current, Mapping):
+                problems.append(f"{section}: must be a mapping, cannot apply {origin} {key}")
+                continue
+            data[section] = {**current, field: value}
+        else:
+            data[key] = value
+
+
+def _canonicalize_file(document: Mapping[Any, Any], problems: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    spelled_as: dict[str, str] = {}
+    for raw_key, value in document.items():
+        key = _canonical_key(str(raw_key))
+        if key in spelled_as:
+            problems.append(f"{key}: given twice (as {spelled_as[key]} and {raw_key})")
+            continue
+        spelled_as[key] = str(raw_key)
+        data[key] = value
+    return data
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys, which PyYAML would silently let the last win."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_file(path: str, problems: list[str]) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(f"config: file not found: {path}")
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(f"config: cannot read {path}: {error}")
+        return {}
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as error:
+        problems.append(f"config: {path} is not valid YAML: {' '.join(str(error).split())}")
+        return {}
+    if document is None:
+        return {}
+    if not isinstance(document, Mapping):
+        problems.append(f"config: {path} must contain a mapping of keys to values")
+        return {}
+    return _canonicalize_file(document, problems)
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """Settings from ``STREAMBUS_*`` variables, keyed as `load_config` overrides.
+
+    ``STREAMBUS_NODE_ID`` sets ``node_id``; ``STREAMBUS_LOG_SEGMENT_BYTES`` sets
+    ``log.segment.bytes``; ``STREAMBUS_SECURITY__TLS_ENABLED`` sets ``security.tls_enabled``.
+    Variables that name no setting are ignored, because other tools share the prefix.
+    """
+    names: dict[str, str] = {}
+    for key in _FIELD_BY_KEY:
+        if key not in _SECTION_MODELS and key != "acls":
+            names[ENV_PREFIX + key.upper().replace(".", "_")] = key
+    for section, model in _SECTION_MODELS.items():
+        for field in model.model_fields:
+            names[f"{ENV_PREFIX}{section.upper()}__{field.upper()}"] = f"{section}.{field}"
+    return {names[name]: value for name, value in environ.items() if name in names}
+
+
+def _format_location(location: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _known_keys(location: tuple[int | str, ...]) -> list[str]:
+    if len(location) <= 1:
+        return list(_FIELD_BY_KEY)
+    model = _SECTION_MODELS.get(str(location[0]))
+    if model is None and location[0] == "acls":
+        model = AclEntry
+    return list(model.model_fields) if model else []
+
+
+def _format_error(error: Mapping[str, Any]) -> str:
+    location = tuple(error["loc"])
+    # A union (e.g. `HostPort | None`) adds the member type as a last location part.
+    if location and isinstance(location[-1], str) and (
+        location[-1].startswith("function-") or location[-1] in ("str", "int", "none")
+    ):
+        location = location[:-1]
+    key = _format_location(location)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+        close = difflib.get_close_matches(str(location[-1]), _known_keys(location), n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    elif kind == "missing":
+        message = "required"
+    elif isinstance(error.get("input"), (str, int, float, bool)):
+        if repr(error["input"]) not in message:
+            message += f", got {error['input']!r}"
+    if not key:
+        return message  # Model-level messages already start with the key they concern.
+    return f"{key}: {message}"
+
+
+def _format_errors(errors: list[Any]) -> list[str]:
+    # A list whose items failed also reports "too short" once they are dropped; that second
+    # message restates the first, so keep only the item errors.
+    failed_locations = {tuple(item["loc"][:-1]) for item in errors if len(item["loc"]) > 1}
+    return [
+        _format_error(item) for item in errors
+        if not (item["type"] == "too_short" and tuple(item["loc"]) in failed_locations)
+    ]
+
+
+def check_paths(config: BrokerConfig) -> list[str]:
+    """Problems with files and directories the config names, each naming its key."""
+    problems: list[str] = []
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        problems.append(f"data_dir: {config.data_dir} exists and is not a directory")
+    elif config.data_dir.is_dir() and not os.access(config.data_dir, os.W_OK | os.X_OK):
+        problems.append(f"data_dir: {config.data_dir} is not writable")
+    security = config.security
+    named_files = {
+        "security.tls_cert": security.tls_cert if security.tls_enabled else None,
+        "security.tls_key": security.tls_key if security.tls_enabled else None,
+        "security.tls_ca": security.tls_ca if security.tls_enabled else None,
+        "security.users_file": security.users_file if security.auth_enabled else None,
+    }
+    for key, path in named_files.items():
+        if path is not None and not path.is_file():
+            problems.append(f"{key}: file not found: {path}")
+    return problems
+
+
+def _build(path: str | None, overrides: Mapping[str, Any] | None,
+           environ: Mapping[str, str] | None) -> tuple[BrokerConfig | None, list[str]]:
+    problems: list[str] = []
+    data = _read_file(path, problems) if path is not None else {}
+    environ = os.environ if environ is None else environ
+    _merge_layer(data, environment_overrides(environ), "environment variable", problems)
+    _merge_layer(data, overrides or {}, "flag", problems)
+    try:
+        config = BrokerConfig.model_validate(data)
+    except ValidationError as error:
+        problems.extend(_format_errors(error.errors()))
+        return None, problems
+    problems.extend(check_paths(config))
+    return (None if problems else config), problems
+
+
+def load_config(path: str | None, overrides: Mapping[str, Any] | None = None, *,
+                environ: Mapping[str, str] | None = None) -> BrokerConfig:
+    """Build the broker config from a YAML file, the environment, then flag overrides.
+
+    Args:
+        path: YAML file, or None for defaults only.
+        overrides: settings from flags, which win over the file and the environment. Keys are
+            Python names (``node_id``), Kafka names (``num.partitions``) or ``section.field``.
+            String values are coerced (``"3"`` -> 3, ``"true"`` -> True).
+        environ: variables to read ``STREAMBUS_*`` settings from; defaults to ``os.environ``.
+
+    Returns:
+        The validated, frozen config.
+
+    Raises:
+        ConfigError: listing every problem found, each naming its key.
+    """
+    config, problems = _build(path, overrides, environ)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def validate_config(path: str | None, overrides: Mapping[str, Any] | None = None, *,
+                    environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every problem `load_config` would raise for, as ``"key: what is wrong"`` lines.
+
+    An empty list means the configuration is valid.
+    """
+    return _build(path, overrides, environ)[1]
