@@ -1,0 +1,129 @@
+"""Hand-built Kafka frames over raw sockets, and a Prometheus text parser, for compat tests.
+
+Independent of the broker's own codec on purpose: these bytes are written from the Kafka
+protocol guide (request header v1: api_key INT16, api_version INT16, correlation_id INT32,
+client_id nullable INT16 string; response header v0: correlation_id INT32), so a shared codec
+bug cannot hide itself.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import time
+
+API_VERSIONS_KEY = 18
+UNSUPPORTED_VERSION = 35
+
+
+def request_header_v1(api_key: int, api_version: int, correlation_id: int, client_id: str) -> bytes:
+    encoded = client_id.encode()
+    return struct.pack(">hhih", api_key, api_version, correlation_id, len(encoded)) + encoded
+
+
+def frame(body: bytes) -> bytes:
+    return struct.pack(">i", len(body)) + body
+
+
+def connect(bootstrap: str, timeout_s: float = 5.0) -> socket.socket:
+    host, port = bootstrap.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=timeout_s)
+    sock.settimeout(timeout_s)
+    return sock
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    """Read exactly size bytes; None if the peer closed first."""
+    chunks = []
+    remaining = size
+    while remaining:
+        chunk = sock.recv(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock: socket.socket) -> bytes | None:
+    """One length-prefixed response frame, or None when the broker closed the connection."""
+    prefix = recv_exact(sock, 4)
+    if prefix is None:
+        return None
+    (size,) = struct.unpack(">i", prefix)
+    assert 0 <= size < 64 * 1024 * 1024, f"implausible response frame size {size}"
+    return recv_exact(sock, size)
+
+
+def wait_closed(sock: socket.socket, timeout_s: float = 10.0) -> bool:
+    """True if the peer closes (EOF or reset) within timeout_s, discarding any bytes read."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+    return False
+
+
+def parse_api_versions_v0(body: bytes) -> tuple[int, int, dict[int, tuple[int, int]]]:
+    """(correlation_id, error_code, {api_key: (min, max)}) from a v0 header + v0 body.
+
+    Raises AssertionError if the body has trailing bytes (a v1+/flexible body would).
+    """
+    correlation_id, error_code, count = struct.unpack_from(">ihi", body, 0)
+    position = 10
+    assert 0 <= count < 1000, f"implausible api_keys array length {count}"
+    ranges = {}
+    for _ in range(count):
+        api_key, version_min, version_max = struct.unpack_from(">hhh", body, position)
+        ranges[api_key] = (version_min, version_max)
+        position += 6
+    assert position == len(body), (
+        f"ApiVersions v0 body should end after the array: {len(body) - position} trailing bytes"
+    )
+    return correlation_id, error_code, ranges
+
+
+def api_versions(bootstrap: str) -> dict[int, tuple[int, int]]:
+    """The broker's advertised {api_key: (min, max)}, asked with ApiVersions v0."""
+    with connect(bootstrap) as sock:
+        sock.sendall(frame(request_header_v1(API_VERSIONS_KEY, 0, 1, "compat-probe")))
+        body = read_frame(sock)
+    assert body is not None, "broker closed the connection on ApiVersions v0"
+    correlation_id, error_code, ranges = parse_api_versions_v0(body)
+    assert (correlation_id, error_code) == (1, 0)
+    return ranges
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Samples (name, labels, value) from the Prometheus text exposition format."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        name, labels_text, value = match.groups()
+        labels = dict(_LABEL.findall(labels_text or ""))
+        samples.append((name, labels, float(value)))
+    return samples
+
+
+def metric_total(text: str, name: str, **label_filter: str) -> float:
+    """Sum of the samples of one metric whose labels match label_filter (0 if none)."""
+    total = 0.0
+    for sample_name, labels, value in parse_prometheus(text):
+        if sample_name == name and all(labels.get(k) == v for k, v in label_filter.items()):
+            total += value
+    return total
