@@ -115,6 +115,10 @@ class HttpServer:
                         await _discard_unread_input(reader, writer)
         except (ConnectionError, TimeoutError):
             pass  # The client went away or stalled; nothing to answer.
+        except asyncio.CancelledError:
+            # Cancelled by stop(). Finishing normally rather than re-raising keeps asyncio's
+            # stream callback from logging the cancellation as an error (CPython 3.11).
+            pass
         finally:
             self._connection_tasks.discard(task)
             writer.close()

@@ -30,7 +30,7 @@ from streambus.logging_setup import configure_logging
 
 __all__ = ["build_parser", "main", "overrides_from_args"]
 
-logger = logging.getLogger("streambus.broker")
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_STARTUP_FAILED = 1
