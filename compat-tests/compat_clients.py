@@ -447,6 +447,7 @@ def produce_kcat(
     compression: str = "none",
     acks: str = "all",
     partition: int = 0,
+    config: dict | None = None,
     timeout_s: float = CLIENT_TIMEOUT_S,
 ) -> ProduceResult:
     """kcat -P: one line per record, key and value split by a tab, same headers on all."""
@@ -467,6 +468,8 @@ def produce_kcat(
         "-X", "client.id=compat-kcat-producer",
         "-X", "linger.ms=5",
     ]
+    for name, value in (config or {}).items():
+        argv += ["-X", f"{name}={value}"]
     for name, value in headers:
         argv += ["-H", f"{name}={value.decode()}"]
     completed = subprocess.run(
@@ -575,10 +578,12 @@ def produce_kafkajs(
     compression: str = "none",
     acks: str = "all",
     partition: int = 0,
+    idempotent: bool = False,
     timeout_s: float = 60.0,
 ) -> ProduceResult:
     records = list(records)
     result = run_node_script("produce.js", {
+        "idempotent": idempotent,
         "brokers": [bootstrap],
         "topic": topic,
         "partition": partition,

@@ -93,7 +93,7 @@ def parse_api_versions_v0(body: bytes) -> tuple[int, int, dict[int, tuple[int, i
 def api_versions(bootstrap: str) -> dict[int, tuple[int, int]]:
     """The broker's advertised {api_key: (min, max)}, asked with ApiVersions v0."""
     with connect(bootstrap) as sock:
-        sock.sendall(frame(request_header_v1(API_VERSIONS_KEY, 0, 1, "compat-probe")))
+        sock.sendall(api_versions_request_v0(1, "compat-probe"))
         body = read_frame(sock)
     assert body is not None, "broker closed the connection on ApiVersions v0"
     correlation_id, error_code, ranges = parse_api_versions_v0(body)
@@ -127,3 +127,57 @@ def metric_total(text: str, name: str, **label_filter: str) -> float:
         if sample_name == name and all(labels.get(k) == v for k, v in label_filter.items()):
             total += value
     return total
+
+
+# -- record batch v2 and Produce v3, written out from the protocol guide -----------------------
+
+PRODUCE_KEY = 0
+
+
+def _zigzag_varint(value: int) -> bytes:
+    encoded = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while True:
+        byte = encoded & 0x7F
+        encoded >>= 7
+        if encoded:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _record_v2(offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes) -> bytes:
+    body = b"\x00" + _zigzag_varint(timestamp_delta) + _zigzag_varint(offset_delta)
+    body += _zigzag_varint(-1) if key is None else _zigzag_varint(len(key)) + key
+    body += _zigzag_varint(len(value)) + value
+    body += _zigzag_varint(0)  # no headers
+    return _zigzag_varint(len(body)) + body
+
+
+def record_batch_v2(values: list[bytes], timestamp_ms: int, key: bytes | None = None) -> bytes:
+    """An uncompressed, non-idempotent magic-2 batch of `values` (base offset 0)."""
+    import crc32c  # a broker dependency; imported here so the module loads without it
+
+    records = b"".join(_record_v2(i, 0, key, value) for i, value in enumerate(values))
+    after_crc = struct.pack(
+        ">hiqqqhii", 0, len(values) - 1, timestamp_ms, timestamp_ms, -1, -1, -1, len(values)
+    ) + records
+    crc = crc32c.crc32c(after_crc)
+    after_length = struct.pack(">ibI", -1, 2, crc) + after_crc
+    return struct.pack(">qi", 0, len(after_length)) + after_length
+
+
+def produce_request_v3(
+    correlation_id: int, topic: str, partition: int, batch: bytes, acks: int, client_id: str
+) -> bytes:
+    """A framed Produce v3 request carrying one batch for one partition."""
+    encoded_topic = topic.encode()
+    body = struct.pack(">hhi", -1, acks, 10_000)  # null transactional_id, acks, timeout_ms
+    body += struct.pack(">ih", 1, len(encoded_topic)) + encoded_topic
+    body += struct.pack(">iii", 1, partition, len(batch)) + batch
+    return frame(request_header_v1(PRODUCE_KEY, 3, correlation_id, client_id) + body)
+
+
+def api_versions_request_v0(correlation_id: int, client_id: str = "compat-raw") -> bytes:
+    return frame(request_header_v1(API_VERSIONS_KEY, 0, correlation_id, client_id))

@@ -1,5 +1,5 @@
 // Produce a list of records to one partition in one send() with kafkajs.
-// stdin: {brokers, topic, partition, compression, acks, messages: [{key, value, headers: [[name, b64]], timestamp}]}
+// stdin: {brokers, topic, partition, compression, acks, idempotent, messages: [{key, value, headers: [[name, b64]], timestamp}]}
 //        (key/value base64 or null; timestamp ms or null)
 // stdout: {metadata: <kafkajs RecordMetadata[]>}
 'use strict'
@@ -13,7 +13,11 @@ const CODECS = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }
 main(async (input) => {
   if (!(input.compression in CODECS)) throw new Error(`kafkajs codec not available: ${input.compression}`)
   const kafka = makeKafka(input, 'compat-kafkajs-producer')
-  const producer = kafka.producer({ allowAutoTopicCreation: true })
+  const producer = kafka.producer({
+    allowAutoTopicCreation: true,
+    idempotent: Boolean(input.idempotent),
+    maxInFlightRequests: input.idempotent ? 1 : undefined,
+  })
   await producer.connect()
   try {
     const metadata = await producer.send({
