@@ -149,6 +149,8 @@ def _is_wildcard(host: str) -> bool:
 
 
 HostPort = Annotated[str, AfterValidator(_validate_host_port)]
+# "~" is expanded so a path written for a shell means the same in the config file.
+UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
 
 
 def _upper(value: Any) -> Any:
@@ -180,13 +182,13 @@ class SecurityConfig(BaseModel):
     model_config = _STRICT
 
     tls_enabled: bool = False
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    tls_ca: Path | None = None
+    tls_cert: UserPath | None = None
+    tls_key: UserPath | None = None
+    tls_ca: UserPath | None = None
     min_tls_version: Annotated[Literal["1.2", "1.3"], BeforeValidator(_version_text)] = "1.2"
     auth_enabled: bool = False
     auth_mechanism: Annotated[SaslMechanism, BeforeValidator(_upper)] = "SCRAM-SHA-256"
-    users_file: Path | None = None
+    users_file: UserPath | None = None
     super_users: tuple[str, ...] = Field(default=(), max_length=SUPER_USER_COUNT_MAX)
     # Empty means "only auth_mechanism"; see `enabled_mechanisms`.
     sasl_enabled_mechanisms: tuple[Annotated[SaslMechanism, BeforeValidator(_upper)], ...] = Field(
@@ -307,7 +309,7 @@ class BrokerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     node_id: int = Field(default=1, ge=0, le=INT32_MAX)
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: UserPath = DEFAULT_DATA_DIR
     listen: HostPort = "127.0.0.1:9092"
     advertised_listen: HostPort | None = None
     http_listen: HostPort = "127.0.0.1:8080"
