@@ -38,6 +38,8 @@ REQUEST_LATENCY_BUCKETS_SECONDS = (
 # Why the broker rejected bytes from a client. Fixed, so the label stays bounded.
 PROTOCOL_ERROR_REASONS = (
     "frame_too_large",
+    "invalid_frame_size",  # A negative length prefix.
+    "truncated_frame",  # The client closed mid-frame.
     "malformed_header",
     "malformed_body",
     "unknown_api_key",
