@@ -246,14 +246,14 @@ def produce_kafka_python(
 ) -> ProduceResult:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks={"0": 0, "1": 1, "all": "all"}[acks],
-        compression_type=None if compression == "none" else compression,
-        linger_ms=5,
-        client_id="compat-kafka-python-producer",
+    producer = KafkaProducer(**{
+        "bootstrap_servers": bootstrap,
+        "acks": {"0": 0, "1": 1, "all": "all"}[acks],
+        "compression_type": None if compression == "none" else compression,
+        "linger_ms": 5,
+        "client_id": "compat-kafka-python-producer",
         **(config or {}),
-    )
+    })
     try:
         futures = [
             producer.send(
@@ -285,14 +285,14 @@ def produce_kafka_python(
 def _kafka_python_consumer(bootstrap: str, **config):
     from kafka import KafkaConsumer
 
-    return KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        client_id="compat-kafka-python-consumer",
-        fetch_max_wait_ms=100,
+    return KafkaConsumer(**{
+        "bootstrap_servers": bootstrap,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "client_id": "compat-kafka-python-consumer",
+        "fetch_max_wait_ms": 100,
         **config,
-    )
+    })
 
 
 def consume_kafka_python(
@@ -352,14 +352,14 @@ def produce_aiokafka(
     records = list(records)
 
     async def run() -> list[int | None]:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks={"0": 0, "1": 1, "all": "all"}[acks],
-            compression_type=None if compression == "none" else compression,
-            linger_ms=5,
-            client_id="compat-aiokafka-producer",
+        producer = AIOKafkaProducer(**{
+            "bootstrap_servers": bootstrap,
+            "acks": {"0": 0, "1": 1, "all": "all"}[acks],
+            "compression_type": None if compression == "none" else compression,
+            "linger_ms": 5,
+            "client_id": "compat-aiokafka-producer",
             **(config or {}),
-        )
+        })
         await producer.start()
         try:
             futures = [
@@ -393,18 +393,20 @@ def consume_aiokafka(
     *,
     partition: int = 0,
     start_offset: int = 0,
+    config: dict | None = None,
     timeout_s: float = CLIENT_TIMEOUT_S,
 ) -> list[ConsumedRecord]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def run() -> list[ConsumedRecord]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id="compat-aiokafka-consumer",
-            fetch_max_wait_ms=100,
-        )
+        consumer = AIOKafkaConsumer(**{
+            "bootstrap_servers": bootstrap,
+            "group_id": None,
+            "enable_auto_commit": False,
+            "client_id": "compat-aiokafka-consumer",
+            "fetch_max_wait_ms": 100,
+            **(config or {}),
+        })
         await consumer.start()
         out: list[ConsumedRecord] = []
         try:
@@ -490,6 +492,7 @@ def consume_kcat(
     *,
     partition: int = 0,
     start_offset: int = 0,
+    config: dict | None = None,
     timeout_s: float = CLIENT_TIMEOUT_S,
 ) -> list[ConsumedRecord]:
     """kcat -C -J -e: assign-style (no -G), exits at end of partition or after `count`."""
@@ -498,6 +501,8 @@ def consume_kcat(
         "-o", str(start_offset), "-c", str(count), "-e", "-J", "-q",
         "-X", "client.id=compat-kcat-consumer",
     ]
+    for name, value in (config or {}).items():
+        argv += ["-X", f"{name}={value}"]
     completed = subprocess.run(argv, capture_output=True, timeout=timeout_s)
     if completed.returncode != 0:
         raise ClientError(

@@ -25,7 +25,7 @@ const stderrLogCreator = () => ({ namespace, level, label, log }) => {
 
 function makeKafka(input, clientId) {
   return new Kafka({
-    clientId,
+    clientId: input.clientId || clientId,
     brokers: input.brokers,
     connectionTimeout: 5000,
     requestTimeout: 20000,
