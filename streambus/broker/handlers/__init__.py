@@ -1,0 +1,43 @@
+"""One small module per Kafka API; this table says which versions each one serves.
+
+Minimum versions follow Kafka 4's KIP-896 baselines, except where real clients need older
+versions *advertised* (CLIENT_COMPATIBILITY.md §3.1): Produce is advertised from v0 (old
+librdkafka compresses only when v0 is in range) but v0-v2 are rejected by the handler.
+"""
+
+from __future__ import annotations
+
+from streambus.broker.dispatch import HandlerSpec
+from streambus.broker.handlers import (
+    api_versions,
+    create_topics,
+    delete_topics,
+    describe_cluster,
+    describe_configs,
+    fetch,
+    find_coordinator,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    produce,
+)
+from streambus.protocol.api_keys import ApiKey
+
+__all__ = ["all_handlers"]
+
+
+def all_handlers() -> list[HandlerSpec]:
+    table = [
+        (ApiKey.PRODUCE, 0, 11, produce.handle, "Produce"),
+        (ApiKey.FETCH, 4, 17, fetch.handle, "Fetch"),
+        (ApiKey.LIST_OFFSETS, 1, 10, list_offsets.handle, "ListOffsets"),
+        (ApiKey.METADATA, 0, 12, metadata.handle, "Metadata"),
+        (ApiKey.FIND_COORDINATOR, 0, 6, find_coordinator.handle, "FindCoordinator"),
+        (ApiKey.API_VERSIONS, 0, 4, api_versions.handle, "ApiVersions"),
+        (ApiKey.CREATE_TOPICS, 2, 7, create_topics.handle, "CreateTopics"),
+        (ApiKey.DELETE_TOPICS, 1, 6, delete_topics.handle, "DeleteTopics"),
+        (ApiKey.INIT_PRODUCER_ID, 0, 5, init_producer_id.handle, "InitProducerId"),
+        (ApiKey.DESCRIBE_CONFIGS, 1, 4, describe_configs.handle, "DescribeConfigs"),
+        (ApiKey.DESCRIBE_CLUSTER, 0, 1, describe_cluster.handle, "DescribeCluster"),
+    ]
+    return [HandlerSpec(int(key), low, high, fn, name) for key, low, high, fn, name in table]

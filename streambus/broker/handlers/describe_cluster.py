@@ -1,0 +1,38 @@
+"""DescribeCluster (key 60): cluster id, controller and brokers (KIP-700)."""
+
+from __future__ import annotations
+
+from streambus.broker.context import RequestContext
+from streambus.protocol.error_codes import ErrorCode
+from streambus.protocol.messages.describe_cluster import (
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+)
+
+_ENDPOINT_TYPE_BROKERS = 1
+_CLUSTER_OPERATIONS_ALL = sum(1 << bit for bit in (5, 7, 8, 9, 10, 11, 12))
+
+
+def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
+    node = ctx.node
+    if ctx.api_version >= 1 and request.endpoint_type != _ENDPOINT_TYPE_BROKERS:
+        return DescribeClusterResponse(
+            error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+            error_message="Only broker endpoints are served by this listener",
+            endpoint_type=request.endpoint_type, cluster_id=node.cluster_id)
+    return DescribeClusterResponse(
+        throttle_time_ms=0,
+        error_code=0,
+        endpoint_type=_ENDPOINT_TYPE_BROKERS,
+        cluster_id=node.cluster_id,
+        controller_id=node.node_id,
+        brokers=[
+            DescribeClusterResponse.DescribeClusterBroker(
+                broker_id=b.broker_id, host=b.endpoints[0][1], port=b.endpoints[0][2],
+                rack=b.rack)
+            for b in sorted(node.image.brokers.values(), key=lambda b: b.broker_id)
+            if not b.fenced and b.endpoints
+        ],
+        cluster_authorized_operations=_CLUSTER_OPERATIONS_ALL
+        if request.include_cluster_authorized_operations else -2147483648,
+    )

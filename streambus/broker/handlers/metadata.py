@@ -1,0 +1,127 @@
+"""Metadata (key 3): brokers, controller and topic/partition leadership, with auto-creation."""
+
+from __future__ import annotations
+
+from streambus.broker.context import RequestContext
+from streambus.metadata import controller
+from streambus.metadata.controller import ControllerError, TopicSpec
+from streambus.metadata.image import MetadataImage, TopicImage
+from streambus.protocol.error_codes import ErrorCode
+from streambus.protocol.messages.metadata import MetadataRequest, MetadataResponse
+
+_AUTHORIZED_OPERATIONS_OMITTED = -2147483648
+#: All topic operations allowed (bits of AclOperation READ..DESCRIBE_CONFIGS etc.); ACLs refine
+#: this later.  Bits: 3 READ, 4 WRITE, 5 CREATE, 6 DELETE, 7 ALTER, 8 DESCRIBE,
+#: 10 DESCRIBE_CONFIGS, 11 ALTER_CONFIGS.
+_TOPIC_OPERATIONS_ALL = sum(1 << bit for bit in (3, 4, 5, 6, 7, 8, 10, 11))
+_CLUSTER_OPERATIONS_ALL = sum(1 << bit for bit in (5, 7, 8, 9, 10, 11, 12))
+
+
+def _topic_response(topic: TopicImage, version: int, include_ops: bool
+                    ) -> MetadataResponse.MetadataResponseTopic:
+    partitions = [
+        MetadataResponse.MetadataResponsePartition(
+            error_code=0,
+            partition_index=p.partition_index,
+            leader_id=p.leader,
+            leader_epoch=p.leader_epoch,
+            replica_nodes=list(p.replicas),
+            isr_nodes=list(p.isr),
+            offline_replicas=[],
+        )
+        for p in sorted(topic.partitions.values(), key=lambda p: p.partition_index)
+    ]
+    return MetadataResponse.MetadataResponseTopic(
+        error_code=0,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=topic.name.startswith("__"),
+        partitions=partitions,
+        topic_authorized_operations=(
+            _TOPIC_OPERATIONS_ALL if include_ops else _AUTHORIZED_OPERATIONS_OMITTED
+        ),
+    )
+
+
+def _auto_create(ctx: RequestContext, name: str) -> tuple[MetadataImage, int]:
+    node = ctx.node
+    try:
+        records, _, _ = controller.create_topic(
+            node.image,
+            TopicSpec(name=name, num_partitions=-1, replication_factor=-1),
+            usable_broker_ids=node.usable_broker_ids(),
+            default_num_partitions=node.config.num_partitions,
+            default_replication_factor=node.config.default_replication_factor,
+        )
+    except ControllerError as exc:
+        return node.image, int(exc.error_code)
+    return node.commit_metadata(records), 0
+
+
+def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
+    node = ctx.node
+    version = ctx.api_version
+    image = node.image
+    include_ops = version >= 8 and request.include_topic_authorized_operations
+    # v0: an empty list means all topics; v1+: null means all topics.
+    all_topics = request.topics is None or (version == 0 and not request.topics)
+    topics: list[MetadataResponse.MetadataResponseTopic] = []
+    if all_topics:
+        for topic in sorted(image.topics_by_name.values(), key=lambda t: t.name):
+            topics.append(_topic_response(topic, version, include_ops))
+    else:
+        auto_create = node.config.auto_create_topics_enable and (
+            version < 4 or request.allow_auto_topic_creation
+        )
+        for requested in request.topics:
+            name = requested.name
+            topic = None
+            if name is None and requested.topic_id.int != 0:
+                topic = image.topics_by_id.get(requested.topic_id)
+                if topic is None:
+                    topics.append(MetadataResponse.MetadataResponseTopic(
+                        error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None,
+                        topic_id=requested.topic_id))
+                    continue
+            else:
+                name = name or ""
+                topic = image.topics_by_name.get(name)
+            if topic is None:
+                error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                try:
+                    controller.validate_topic_name(name)
+                except ControllerError:
+                    error = ErrorCode.INVALID_TOPIC_EXCEPTION
+                if error == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION and auto_create \
+                        and not name.startswith("__"):
+                    image, code = _auto_create(ctx, name)
+                    topic = image.topics_by_name.get(name)
+                    if topic is None:
+                        error = code or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                if topic is None:
+                    topics.append(MetadataResponse.MetadataResponseTopic(
+                        error_code=error, name=name, is_internal=False))
+                    continue
+            topics.append(_topic_response(topic, version, include_ops))
+    brokers = [
+        MetadataResponse.MetadataResponseBroker(
+            node_id=broker.broker_id,
+            host=broker.endpoints[0][1],
+            port=broker.endpoints[0][2],
+            rack=broker.rack,
+        )
+        for broker in sorted(image.brokers.values(), key=lambda b: b.broker_id)
+        if not broker.fenced and broker.endpoints
+    ]
+    return MetadataResponse(
+        throttle_time_ms=0,
+        brokers=brokers,
+        cluster_id=node.cluster_id,
+        controller_id=node.node_id,
+        topics=topics,
+        cluster_authorized_operations=(
+            _CLUSTER_OPERATIONS_ALL
+            if 8 <= version <= 10 and request.include_cluster_authorized_operations
+            else _AUTHORIZED_OPERATIONS_OMITTED
+        ),
+    )

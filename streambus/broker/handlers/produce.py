@@ -1,0 +1,137 @@
+"""Produce (key 0): validate batches as bytes, append them, acknowledge per partition.
+
+The hot path never builds per-record objects: batch headers are checked (sizes, magic, CRC,
+counts), offsets are assigned by rewriting headers in the request buffer, and the same bytes
+are written to the log.  Records are only decoded when a topic's ``compression.type`` differs
+from the producer's and the batch must be recompressed.
+"""
+
+from __future__ import annotations
+
+from streambus.broker.context import RequestContext
+from streambus.metadata.topic_config import LONG_MAX
+from streambus.protocol.error_codes import ErrorCode
+from streambus.protocol.messages.produce import ProduceRequest, ProduceResponse
+from streambus.protocol.records.batch import (
+    CorruptRecordError,
+    InvalidRecordError,
+    validate_batches,
+)
+from streambus.protocol.records.compression import CompressionType
+from streambus.protocol.records.record import recompress_batch
+
+_Partition = ProduceResponse.PartitionProduceResponse
+
+#: Produce v0-v2 are advertised (old librdkafka only compresses when v0 is in range) but
+#: rejected, as Kafka 4.0 does (KIP-896, KAFKA-18659).
+_PRODUCE_VERSION_MIN_ACCEPTED = 3
+
+_TOPIC_CODECS = {
+    "uncompressed": CompressionType.NONE,
+    "gzip": CompressionType.GZIP,
+    "snappy": CompressionType.SNAPPY,
+    "lz4": CompressionType.LZ4,
+    "zstd": CompressionType.ZSTD,
+}
+
+
+def _error(index: int, code: ErrorCode, message: str | None, version: int) -> _Partition:
+    if code == ErrorCode.INVALID_RECORD and version < 8:
+        code = ErrorCode.CORRUPT_MESSAGE  # INVALID_RECORD arrived with Produce v8 (KIP-467)
+    return _Partition(index=index, error_code=code, base_offset=-1, log_append_time_ms=-1,
+                      log_start_offset=-1, error_message=message)
+
+
+def _produce_partition(ctx: RequestContext, topic: str, data: ProduceRequest.PartitionProduceData,
+                       now_ms: int) -> _Partition:
+    version = ctx.api_version
+    index = data.index
+    replica_manager = ctx.node.replica_manager
+    partition = replica_manager.get(topic, index)
+    if partition is None:
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None, version)
+    records = data.records
+    if not records:
+        return _error(index, ErrorCode.INVALID_RECORD, "Produce request has no records", version)
+    if isinstance(records, memoryview) and records.readonly or not isinstance(
+        records, (memoryview, bytearray)
+    ):
+        records = bytearray(records)
+    try:
+        headers = validate_batches(records)
+    except CorruptRecordError as exc:
+        return _error(index, ErrorCode.CORRUPT_MESSAGE, str(exc), version)
+    except InvalidRecordError as exc:
+        return _error(index, ErrorCode.INVALID_RECORD, str(exc), version)
+    config = partition.config
+    target_codec = _TOPIC_CODECS.get(partition.topic_configs.get("compression.type", ""))
+    for header in headers:
+        if header.size_bytes > config.max_message_bytes:
+            return _error(index, ErrorCode.MESSAGE_TOO_LARGE,
+                          f"batch of {header.size_bytes} bytes exceeds max.message.bytes "
+                          f"{config.max_message_bytes}", version)
+        if header.is_control:
+            return _error(index, ErrorCode.INVALID_RECORD,
+                          "clients may not produce control batches", version)
+        if not header.is_log_append_time and (
+            (partition.timestamp_before_max_ms < LONG_MAX
+             and header.base_timestamp < now_ms - partition.timestamp_before_max_ms)
+            or (partition.timestamp_after_max_ms < LONG_MAX
+                and header.max_timestamp > now_ms + partition.timestamp_after_max_ms)
+        ):
+            return _error(index, ErrorCode.INVALID_TIMESTAMP,
+                          "record timestamp is outside the topic's allowed range", version)
+    if target_codec is not None and any(h.compression != target_codec for h in headers):
+        try:
+            records = bytearray().join(
+                recompress_batch(memoryview(records)[h.position:h.position + h.size_bytes], h,
+                                 target_codec)
+                for h in headers
+            )
+            headers = validate_batches(records, verify_crc=False)
+        except CorruptRecordError as exc:
+            return _error(index, ErrorCode.CORRUPT_MESSAGE, str(exc), version)
+    try:
+        result = partition.log.append_as_leader(records, headers,
+                                                leader_epoch=partition.leader_epoch)
+    except OSError as exc:
+        return _error(index, ErrorCode.KAFKA_STORAGE_ERROR, str(exc), version)
+    except Exception as exc:  # producer-state errors carry the Kafka code to return
+        code = getattr(exc, "error_code", None)
+        if code is None:
+            raise
+        return _error(index, ErrorCode.for_code(int(code)), str(exc), version)
+    replica_manager.after_append(partition)
+    metrics = ctx.node.metrics
+    if metrics is not None and not result.duplicate:
+        metrics.record_messages_in(topic, result.last_offset - result.base_offset + 1)
+    return _Partition(
+        index=index,
+        error_code=0,
+        base_offset=result.base_offset,
+        log_append_time_ms=result.log_append_time_ms,
+        log_start_offset=result.log_start_offset,
+    )
+
+
+def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    version = ctx.api_version
+    acks = request.acks
+    now_ms = ctx.node.clock_ms()
+    responses = []
+    for topic_data in request.topic_data:
+        partitions = []
+        for data in topic_data.partition_data:
+            if version < _PRODUCE_VERSION_MIN_ACCEPTED:
+                partitions.append(_error(data.index, ErrorCode.UNSUPPORTED_VERSION,
+                                         "Produce v0-v2 are no longer supported", version))
+            elif acks not in (0, 1, -1):
+                partitions.append(_error(data.index, ErrorCode.INVALID_REQUIRED_ACKS, None,
+                                         version))
+            else:
+                partitions.append(_produce_partition(ctx, topic_data.name, data, now_ms))
+        responses.append(ProduceResponse.TopicProduceResponse(
+            name=topic_data.name, partition_responses=partitions))
+    if acks == 0:
+        return None  # acks=0: the client reads no response (Kafka sends none)
+    return ProduceResponse(responses=responses, throttle_time_ms=0)

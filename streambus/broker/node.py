@@ -1,0 +1,227 @@
+"""A StreamBus node: wires config, storage, metadata and the Kafka listener together.
+
+This module owns the node's lifecycle — start (open logs, replay metadata, bootstrap a new
+cluster, bind the listener), serve, stop (stop accepting, finish in-flight requests, flush and
+close logs) — and the node-wide services handlers reach through ``ctx.node``.  It holds no
+protocol logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+import streambus
+from streambus.broker.dispatch import Dispatcher
+from streambus.broker.fetch_session import FetchSessionCache
+from streambus.broker.handlers import all_handlers
+from streambus.broker.replica_manager import ReplicaManager
+from streambus.broker.server import KafkaServer
+from streambus.config import BrokerConfig
+from streambus.metrics import BrokerMetrics
+from streambus.log.config import LogConfig
+from streambus.log.manager import LogManager
+from streambus.metadata import controller
+from streambus.metadata.image import MetadataImage
+from streambus.metadata.store import MetadataStore
+from streambus.protocol.metadata_records import FeatureLevelRecord, RegisterBrokerRecord
+
+__all__ = ["BrokerNode"]
+
+logger = logging.getLogger(__name__)
+
+#: Kafka's SecurityProtocol id for PLAINTEXT.
+_PLAINTEXT = 0
+#: metadata.version feature level we write at bootstrap (Kafka 3.9-era KRaft).
+_METADATA_VERSION = 21
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class BrokerNode:
+    """One broker+controller process.
+
+    Args:
+        config: the validated broker configuration.
+        registry: the Prometheus registry for this node's metrics.
+    """
+
+    def __init__(self, config: BrokerConfig, registry: CollectorRegistry | None = None) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.registry = registry or CollectorRegistry()
+        self.metrics = _make_metrics(self.registry, config)
+        self.clock_ms = _wall_ms
+        self.state = "starting"
+        self.data_dir = Path(config.data_dir)
+        self.cluster_id = ""
+        self.kafka_port = 0
+        host, port = config.listen_host_port
+        self.listen_host, self.listen_port = host, port
+        self.advertised_host, self.advertised_port = config.advertised_host_port
+        self.broker_properties = _broker_properties(config)
+        self.log_manager: LogManager | None = None
+        self.metadata: MetadataStore | None = None
+        self.replica_manager: ReplicaManager | None = None
+        self.fetch_sessions = FetchSessionCache(clock_ms=self.clock_ms)
+        self.dispatcher = Dispatcher(self, all_handlers(), self.metrics)
+        self.server = KafkaServer(
+            self.dispatcher, frame_bytes_max=config.socket_request_max_bytes, metrics=self.metrics
+        )
+        self._producer_id_next = 0
+        self._producer_id_end = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster_id = self._load_or_create_meta_properties()
+        default_log_config = LogConfig()
+        self.log_manager = LogManager(self.data_dir, default_log_config, self.clock_ms)
+        clean = self.log_manager.open()
+        self.metadata = MetadataStore(self.data_dir / "metadata" / "__cluster_metadata-0",
+                                      self.clock_ms)
+        self.metadata.open(clean_shutdown=clean)
+        self.replica_manager = ReplicaManager(
+            self.log_manager, self.node_id, self.broker_properties, self.clock_ms
+        )
+        self.replica_manager.on_partitions_changed = self._update_partition_metrics
+        self.kafka_port = self.server.bind(self.listen_host, self.listen_port)
+        if self.advertised_port == 0:
+            self.advertised_port = self.kafka_port
+        self._bootstrap_if_new()
+        self.replica_manager.load_existing(self.metadata.image)
+        self.metadata.subscribe(self.replica_manager.apply_image)
+        await self.server.start()
+        self.state = "serving"
+        if self.metrics is not None:
+            self.metrics.set_broker_state("serving")
+        logger.info("node %d serving cluster %s on %s:%d", self.node_id, self.cluster_id,
+                    self.listen_host, self.kafka_port)
+
+    async def stop(self) -> None:
+        if self.state == "stopped":
+            return
+        self.state = "stopping"
+        if self.metrics is not None:
+            self.metrics.set_broker_state("stopping")
+        if self.replica_manager is not None:
+            self.replica_manager.close()  # wake parked fetches so they answer now
+        await self.server.stop()
+        if self.metadata is not None:
+            self.metadata.close(clean=True)
+        if self.log_manager is not None:
+            self.log_manager.close()
+        self.state = "stopped"
+        logger.info("node %d stopped cleanly", self.node_id)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "node_id": self.node_id,
+            "cluster_id": self.cluster_id,
+            "version": streambus.__version__,
+            "partitions": len(self.replica_manager.partitions) if self.replica_manager else 0,
+        }
+
+    # -- services used by handlers ------------------------------------------------------------
+
+    @property
+    def image(self) -> MetadataImage:
+        assert self.metadata is not None
+        return self.metadata.image
+
+    def commit_metadata(self, records: list[object]) -> MetadataImage:
+        assert self.metadata is not None
+        return self.metadata.commit(records)
+
+    def usable_broker_ids(self) -> list[int]:
+        return sorted(b.broker_id for b in self.image.brokers.values() if not b.fenced)
+
+    def next_producer_id(self) -> int:
+        """Hand out a producer id, reserving a new block in the metadata log when needed."""
+        if self._producer_id_next >= self._producer_id_end:
+            records, first = controller.allocate_producer_ids(self.image, self.node_id)
+            self.commit_metadata(records)
+            self._producer_id_next = first
+            self._producer_id_end = first + controller.PRODUCER_ID_BLOCK_SIZE
+        producer_id = self._producer_id_next
+        self._producer_id_next += 1
+        return producer_id
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _load_or_create_meta_properties(self) -> str:
+        """Kafka's ``meta.properties``: the cluster id and node id this data dir belongs to."""
+        path = self.data_dir / "meta.properties"
+        if path.exists():
+            values = dict(
+                line.split("=", 1) for line in path.read_text().splitlines()
+                if "=" in line and not line.startswith("#")
+            )
+            stored_node = int(values.get("node.id", self.node_id))
+            if stored_node != self.node_id:
+                raise RuntimeError(
+                    f"data dir {self.data_dir} belongs to node {stored_node}, not {self.node_id}"
+                )
+            return values["cluster.id"]
+        cluster_id = self.config.cluster_id or _random_cluster_id()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"version=1\ncluster.id={cluster_id}\nnode.id={self.node_id}\n")
+        tmp.replace(path)
+        return cluster_id
+
+    def _bootstrap_if_new(self) -> None:
+        image = self.image
+        records: list[object] = []
+        if "metadata.version" not in image.features:
+            records.append(FeatureLevelRecord(name="metadata.version",
+                                              feature_level=_METADATA_VERSION))
+        registered = image.brokers.get(self.node_id)
+        endpoint = ("PLAINTEXT", self.advertised_host, self.advertised_port)
+        if (registered is None or registered.fenced
+                or registered.endpoints[:1] != ((*endpoint, _PLAINTEXT),)):
+            records.append(
+                RegisterBrokerRecord(
+                    broker_id=self.node_id,
+                    incarnation_id=uuid.uuid4(),
+                    broker_epoch=(image.offset + 1),
+                    end_points=[RegisterBrokerRecord.BrokerEndpoint(
+                        name="PLAINTEXT", host=self.advertised_host,
+                        port=self.advertised_port, security_protocol=_PLAINTEXT)],
+                    rack=None,
+                    fenced=False,
+                )
+            )
+        if records:
+            self.commit_metadata(records)
+
+    def _update_partition_metrics(self) -> None:
+        if self.metrics is not None and self.replica_manager is not None:
+            self.metrics.log_partitions.set(len(self.replica_manager.partitions))
+
+
+def _random_cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _broker_properties(config: BrokerConfig) -> dict[str, str]:
+    """Broker properties by their Kafka names, as strings (for topic-config synonyms)."""
+    values: dict[str, str] = {}
+    for name, value in config.model_dump(by_alias=True).items():
+        if "." in name and value is not None and not isinstance(value, (dict, list)):
+            values[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return values
+
+
+def _make_metrics(registry: CollectorRegistry, config: BrokerConfig) -> BrokerMetrics:
+    return BrokerMetrics(registry, node_id=config.node_id)
