@@ -121,8 +121,8 @@ def parse_control_record(
     """Parse a transaction marker batch.
 
     Args:
-        batch: a buffer holding the batch.
-        header: its parsed header (``position`` locates it); omitted means the batch is at 0.
+        batch, header: as for ``record.decode_records`` (the batch's own bytes, or a buffer
+            holding it at ``header.position``; no header means the batch starts at byte 0).
 
     Returns:
         ``(ControlRecordType.COMMIT or ABORT, coordinator_epoch)``.

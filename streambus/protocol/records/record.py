@@ -185,9 +185,9 @@ def iter_records(
     verify_crc: bool = True,
 ) -> Iterator[Record]:
     """Yield the records of one batch lazily; see :func:`decode_records`."""
-    header = _checked_header(batch, header, verify_crc)
+    header, start = _checked_header(batch, header, verify_crc)
     log_append_time = header.is_log_append_time
-    for raw in _iter_raw_records(batch, header, max_output_bytes):
+    for raw in _iter_raw_records(batch, start, header, max_output_bytes):
         timestamp = (
             header.max_timestamp if log_append_time else header.base_timestamp + raw.timestamp_delta
         )
@@ -209,9 +209,11 @@ def decode_records(
     Kafka's consumers report it.
 
     Args:
-        batch: a buffer holding the batch.
-        header: the batch's parsed header; its ``position`` locates the batch in ``batch``.
-            When omitted, the batch starts at byte 0.
+        batch: the batch's own bytes, or a buffer holding it at ``header.position``.  When
+            ``len(batch)`` equals the header's ``size_bytes`` it is taken to be the batch
+            itself (so callers may pass a slice with the header they parsed from the whole
+            buffer); otherwise the batch is looked up at ``header.position``.
+        header: the batch's parsed header; when omitted it is read from byte 0.
         max_output_bytes: bound on the decompressed records section.
         verify_crc: check the CRC-32C first (callers that just validated may skip it).
 
@@ -227,29 +229,34 @@ def decode_records(
 
 def _checked_header(
     batch: bytes | bytearray | memoryview, header: BatchHeader | None, verify_crc: bool
-) -> BatchHeader:
+) -> tuple[BatchHeader, int]:
+    """Check the header against the buffer; return it with the batch's start in ``batch``."""
     if header is None:
         header = read_batch_header(batch, 0)
+        start = 0
+    elif len(batch) == header.size_bytes:
+        start = 0  # the caller passed the batch's own bytes
+    else:
+        start = header.position
     if header.magic != MAGIC_V2:
         raise CorruptRecordError(f"record batch magic {header.magic} is not supported")
     if (
         header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD
-        or header.position + header.size_bytes > len(batch)
+        or start + header.size_bytes > len(batch)
     ):
         raise CorruptRecordError(f"record batch length {header.batch_length} is invalid")
     if verify_crc:
         view = memoryview(batch)
-        start = header.position + _ATTRIBUTES_OFFSET
-        if crc32c(view[start : header.position + header.size_bytes]) != header.crc:
+        if crc32c(view[start + _ATTRIBUTES_OFFSET : start + header.size_bytes]) != header.crc:
             raise CorruptRecordError("record batch CRC mismatch")
-    return header
+    return header, start
 
 
 def _records_section(
-    batch: bytes | bytearray | memoryview, header: BatchHeader, max_output_bytes: int
+    batch: bytes | bytearray | memoryview, start: int, header: BatchHeader, max_output_bytes: int
 ) -> bytes | memoryview:
     view = memoryview(batch)
-    section = view[header.position + BATCH_HEADER_SIZE : header.position + header.size_bytes]
+    section = view[start + BATCH_HEADER_SIZE : start + header.size_bytes]
     if header.compression == CompressionType.NONE:
         if len(section) > max_output_bytes:
             raise CorruptRecordError(f"records exceed {max_output_bytes} bytes")
@@ -258,9 +265,9 @@ def _records_section(
 
 
 def _iter_raw_records(
-    batch: bytes | bytearray | memoryview, header: BatchHeader, max_output_bytes: int
+    batch: bytes | bytearray | memoryview, start: int, header: BatchHeader, max_output_bytes: int
 ) -> Iterator[_RawRecord]:
-    section = _records_section(batch, header, max_output_bytes)
+    section = _records_section(batch, start, header, max_output_bytes)
     end = len(section)
     if header.records_count < 0:
         raise CorruptRecordError(f"records count {header.records_count} is invalid")
@@ -469,6 +476,9 @@ def recompress_batch(
     ``partition_leader_epoch`` are all kept; only the codec bits, the records section, the
     length and the CRC change.
 
+    Args:
+        batch, header: as for :func:`decode_records` (a slice or the whole buffer).
+
     Returns:
         The new batch bytes (a copy of the original when the codec already matches).
 
@@ -477,10 +487,10 @@ def recompress_batch(
         ValueError: ``target_codec`` is not a known codec id.
     """
     target = CompressionType(target_codec)
-    header = _checked_header(batch, header, verify_crc=True)
+    header, start = _checked_header(batch, header, verify_crc=True)
     if header.compression == target:
-        return bytes(memoryview(batch)[header.position : header.position + header.size_bytes])
-    raws = list(_iter_raw_records(batch, header, max_output_bytes))
+        return bytes(memoryview(batch)[start : start + header.size_bytes])
+    raws = list(_iter_raw_records(batch, start, header, max_output_bytes))
     return _assemble_batch(
         raws,
         attributes=(header.attributes & ~COMPRESSION_MASK) | target,

@@ -248,6 +248,17 @@ def test_decode_records_uses_header_position_inside_a_larger_buffer() -> None:
     assert list(iter_records(buffer, headers[1])) == decode_records(buffer, headers[1])
 
 
+def test_decode_records_accepts_the_batch_slice_with_its_buffer_header() -> None:
+    """Callers slice one batch out of a Produce payload and pass the header parsed from the
+    whole payload (whose ``position`` is relative to the payload)."""
+    buffer = make_batch([b"a"]) + make_batch([b"b"], base_offset=1, compression=2)
+    second = validate_batches(buffer)[1]
+    batch_slice = memoryview(buffer)[second.position : second.position + second.size_bytes]
+
+    assert decode_records(batch_slice, second) == [Record(1, 0, None, b"b")]
+    assert decode_records(recompress_batch(batch_slice, second, 0)) == [Record(1, 0, None, b"b")]
+
+
 # ---------------------------------------------------------------------------------------------
 # LogAppendTime
 
