@@ -1,0 +1,171 @@
+"""Topic administration over one broker connection: Metadata, CreateTopics, DeleteTopics, DescribeConfigs.
+
+This module owns turning admin intentions into version-correct requests (the fields that differ
+between versions are chosen here and nowhere else) and returning the broker's responses in one
+version-independent shape. It never formats output and never raises for per-topic errors: those
+stay in each result's ``error_code``, as Kafka's responses carry them, so callers decide which
+ones matter (``--if-exists``). Whole-request failures raise ``streambus.client.errors``.
+
+The transport is anything with ``version_for(api_key)`` and ``send(request, version)``
+(:class:`streambus.client.connection.BrokerConnection`, or a fake in tests).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from streambus.client.connection import BrokerConnection, parse_bootstrap_servers
+from streambus.client.errors import KafkaConnectionError, KafkaProtocolError
+from streambus.protocol.api_keys import ApiKey
+from streambus.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+from streambus.protocol.messages.delete_topics import DeleteTopicsRequest
+from streambus.protocol.messages.describe_configs import (
+    DescribeConfigsRequest,
+    DescribeConfigsResponse,
+)
+from streambus.protocol.messages.metadata import MetadataRequest, MetadataResponse
+
+__all__ = [
+    "CONFIG_RESOURCE_TOPIC",
+    "AdminClient",
+    "DeletedTopic",
+    "Transport",
+    "connect_admin",
+]
+
+#: DescribeConfigs ``resource_type`` for topics (Kafka's ConfigResource.Type.TOPIC).
+CONFIG_RESOURCE_TOPIC = 2
+
+
+class Transport(Protocol):
+    def version_for(self, api_key: int) -> int: ...
+
+    def send(self, request: Any, version: int | None = None) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedTopic:
+    """One DeleteTopics result, the same for every version."""
+
+    name: str
+    topic_id: uuid.UUID
+    error_code: int
+    error_message: str | None = None
+
+
+@dataclass(slots=True)
+class AdminClient:
+    """Admin requests against one broker.
+
+    Args:
+        transport: a negotiated connection (see module docstring).
+        timeout_ms: the ``timeout_ms`` put into CreateTopics and DeleteTopics requests.
+    """
+
+    transport: Transport
+    timeout_ms: int = 30000
+    _closed: bool = field(default=False, repr=False)
+
+    def metadata(self, topics: Sequence[str] | None = None) -> MetadataResponse:
+        """Metadata for ``topics`` (all topics when None), never auto-creating any.
+
+        Unknown topics come back with UNKNOWN_TOPIC_OR_PARTITION in their ``error_code``.
+        """
+        version = self.transport.version_for(ApiKey.METADATA)
+        request = MetadataRequest()
+        if topics is None:
+            # v0 has no null array: an empty list meant "all topics" (KIP-4 changed this).
+            request.topics = [] if version == 0 else None
+        else:
+            if version == 0 and not topics:
+                raise ValueError("Metadata v0 cannot ask for zero topics")
+            request.topics = [MetadataRequest.MetadataRequestTopic(name=name) for name in topics]
+        if version >= 4:
+            request.allow_auto_topic_creation = False
+        return self.transport.send(request, version)
+
+    def create_topics(self, topics: Sequence[CreateTopicsRequest.CreatableTopic],
+                      validate_only: bool = False) -> list[CreateTopicsResponse.CreatableTopicResult]:
+        """Create ``topics``; returns one result per topic, errors in ``error_code``."""
+        version = self.transport.version_for(ApiKey.CREATE_TOPICS)
+        request = CreateTopicsRequest(topics=list(topics), timeout_ms=self.timeout_ms)
+        if validate_only:
+            if version < 1:
+                raise ValueError("CreateTopics v0 has no validate_only")
+            request.validate_only = True
+        response = self.transport.send(request, version)
+        return list(response.topics)
+
+    def delete_topics(self, names: Sequence[str]) -> list[DeletedTopic]:
+        """Delete topics by name; returns one result per topic, errors in ``error_code``."""
+        version = self.transport.version_for(ApiKey.DELETE_TOPICS)
+        request = DeleteTopicsRequest(timeout_ms=self.timeout_ms)
+        if version >= 6:
+            # KIP-516: v6 names topics by name or id in DeleteTopicState.
+            request.topics = [DeleteTopicsRequest.DeleteTopicState(name=name) for name in names]
+        else:
+            request.topic_names = list(names)
+        response = self.transport.send(request, version)
+        return [
+            DeletedTopic(name=result.name or "", topic_id=result.topic_id,
+                         error_code=result.error_code, error_message=result.error_message)
+            for result in response.responses
+        ]
+
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, DescribeConfigsResponse.DescribeConfigsResult]:
+        """Every config of each named topic, keyed by topic name.
+
+        Raises:
+            KafkaProtocolError: the broker left out a topic we asked about.
+        """
+        if not names:
+            return {}
+        version = self.transport.version_for(ApiKey.DESCRIBE_CONFIGS)
+        request = DescribeConfigsRequest(resources=[
+            DescribeConfigsRequest.DescribeConfigsResource(
+                resource_type=CONFIG_RESOURCE_TOPIC, resource_name=name, configuration_keys=None)
+            for name in names
+        ])
+        response = self.transport.send(request, version)
+        results = {result.resource_name: result for result in response.results}
+        missing = [name for name in names if name not in results]
+        if missing:
+            raise KafkaProtocolError(f"DescribeConfigs response lacks topics {missing}")
+        return results
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.transport.close()
+
+    def __enter__(self) -> "AdminClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def connect_admin(bootstrap_servers: str, *, timeout_ms: int,
+                  client_id: str = "streambus-cli") -> AdminClient:
+    """Connect to the first reachable broker of ``host:port[,host:port...]``.
+
+    Raises:
+        ValueError: ``bootstrap_servers`` is malformed.
+        KafkaConnectionError: no broker could be reached; the message lists every attempt.
+    """
+    failures = []
+    for address in parse_bootstrap_servers(bootstrap_servers):
+        try:
+            connection = BrokerConnection.open(address, timeout_ms=timeout_ms, client_id=client_id)
+        except KafkaConnectionError as exc:
+            failures.append(str(exc))
+            continue
+        return AdminClient(connection, timeout_ms=timeout_ms)
+    raise KafkaConnectionError("no broker reachable: " + "; ".join(failures))
