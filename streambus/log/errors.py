@@ -1,9 +1,10 @@
 """Errors raised by partition storage.
 
 This module owns the storage error tree; it never decides how an error reaches a client.
-Each class carries ``error_code``, the Kafka protocol error number it maps to, so that
-``broker/errors.error_code_for`` can translate by walking ``type(exc).__mro__``.  The numbers
-are Kafka's (``Errors.java``) and must stay equal to ``protocol/error_codes.py`` once it exists.
+Each class binds one :class:`~streambus.protocol.error_codes.ErrorCode` as ``error_code`` (an
+``IntEnum``, so it is also the plain int on the wire), which ``broker/errors.error_code_for``
+finds by walking ``type(exc).__mro__``.  ``protocol.error_codes`` is pure data, so importing it
+keeps the log below the protocol layer.
 
 ::
 
@@ -16,6 +17,8 @@ are Kafka's (``Errors.java``) and must stay equal to ``protocol/error_codes.py``
 """
 
 from __future__ import annotations
+
+from streambus.protocol.error_codes import ErrorCode
 
 __all__ = [
     "LogError",
@@ -30,32 +33,32 @@ __all__ = [
 class LogError(Exception):
     """Base of every storage error: the disk or the log's files cannot serve the request."""
 
-    error_code: int = 56  # KAFKA_STORAGE_ERROR
+    error_code: ErrorCode = ErrorCode.KAFKA_STORAGE_ERROR
 
 
 class OffsetOutOfRangeError(LogError):
     """A fetch or truncation offset lies outside [log_start_offset, log_end_offset]."""
 
-    error_code = 1  # OFFSET_OUT_OF_RANGE
+    error_code = ErrorCode.OFFSET_OUT_OF_RANGE
 
 
 class RecordTooLargeError(LogError):
     """A batch is larger than the topic's ``max.message.bytes``."""
 
-    error_code = 10  # MESSAGE_TOO_LARGE
+    error_code = ErrorCode.MESSAGE_TOO_LARGE
 
 
 class UnexpectedAppendOffsetError(LogError):
     """A follower append starts below the log end offset (replication went wrong)."""
 
-    error_code = -1  # UNKNOWN_SERVER_ERROR, as Kafka's UnexpectedAppendOffsetException
+    error_code = ErrorCode.UNKNOWN_SERVER_ERROR  # as Kafka's UnexpectedAppendOffsetException
 
 
 class InconsistentTopicIdError(LogError):
     """``partition.metadata`` names a different topic id than the one the log was opened with
     (the topic was deleted and recreated while this directory survived)."""
 
-    error_code = 103  # INCONSISTENT_TOPIC_ID
+    error_code = ErrorCode.INCONSISTENT_TOPIC_ID
 
 
 class CorruptIndexError(LogError):

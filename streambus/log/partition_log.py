@@ -56,6 +56,7 @@ from streambus.log.file_names import (
     offset_from_file_name,
     parse_partition_dir_name,
 )
+from streambus.log.producer_state import ProducerStateManager
 from streambus.log.segment import LogSegment
 from streambus.protocol.records.batch import (
     BatchHeader,
@@ -64,11 +65,6 @@ from streambus.protocol.records.batch import (
     set_log_append_time,
 )
 from streambus.protocol.records.record import decode_records
-
-try:
-    from streambus.log.producer_state import ProducerStateManager
-except ImportError:  # pragma: no cover - the module is being written in parallel
-    ProducerStateManager = None  # type: ignore[assignment,misc]
 
 __all__ = ["PartitionLog", "AppendResult", "ReadResult", "NO_TIMESTAMP"]
 
@@ -128,7 +124,7 @@ class PartitionLog:
         """Every offset below this is fsynced."""
         self._high_watermark = 0
         self.last_flush_ms = clock_ms()
-        self._producer_state = None
+        self._producer_state = ProducerStateManager()
         self._directory_dirty = False
         self._closed = False
         self._offline_reason: str | None = None
@@ -267,8 +263,6 @@ class PartitionLog:
 
     def _load_producer_state(self) -> None:
         """Load the newest snapshot at or below the log end, then replay batches after it."""
-        if ProducerStateManager is None:
-            return
         producer_state = ProducerStateManager()
         producer_state.delete_snapshots_after(self.directory, self.log_end_offset)
         snapshot_offset = producer_state.load_latest_snapshot(self.directory, self.log_end_offset)
@@ -276,7 +270,7 @@ class PartitionLog:
         producer_state.rebuild_from(
             header
             for header in self._iter_batch_headers(replay_from)
-            if header.producer_id >= 0 and header.base_offset >= replay_from
+            if header.base_offset >= replay_from
         )
         self._producer_state = producer_state
 
@@ -335,8 +329,8 @@ class PartitionLog:
 
         Raises:
             RecordTooLargeError: a batch exceeds ``max_message_bytes``.
-            Exceptions of the producer-state check (``OUT_OF_ORDER_SEQUENCE_NUMBER`` etc.,
-            carrying ``error_code``); nothing is written.
+            ProducerStateError: a sequence or epoch check failed (``error_code`` is
+                OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH); nothing is written.
             LogError: the log is closed or its disk failed.
         """
         self._check_writable()
@@ -388,28 +382,23 @@ class PartitionLog:
         self._append(view, headers, self._clock_ms())
 
     def _check_producer_state(self, headers: list[BatchHeader]) -> AppendResult | None:
-        """Run the idempotence/sequence check on every producer batch before writing.
+        """Run the idempotence/sequence checks on every producer batch before writing.
 
         Kafka treats the request as a duplicate as soon as one batch is (producers send one
         batch per partition per request, so in practice all of it is).
         """
-        if self._producer_state is None:
+        duplicate = self._producer_state.check_batches(headers)
+        if duplicate is None:
             return None
-        for header in headers:
-            if header.producer_id < 0:
-                continue
-            duplicate = self._producer_state.check(header)
-            if duplicate is not None:
-                return AppendResult(
-                    base_offset=duplicate.first_offset,
-                    last_offset=duplicate.last_offset,
-                    log_append_time_ms=(
-                        duplicate.timestamp if self.config.is_log_append_time else NO_TIMESTAMP
-                    ),
-                    log_start_offset=self.log_start_offset,
-                    duplicate=True,
-                )
-        return None
+        return AppendResult(
+            base_offset=duplicate.first_offset,
+            last_offset=duplicate.last_offset,
+            log_append_time_ms=(
+                duplicate.timestamp if self.config.is_log_append_time else NO_TIMESTAMP
+            ),
+            log_start_offset=self.log_start_offset,
+            duplicate=True,
+        )
 
     def _append(self, view: memoryview, headers: list[BatchHeader], now_ms: int) -> None:
         """Roll if needed, write all batches with one write, then update offsets and state."""
@@ -422,12 +411,11 @@ class PartitionLog:
         except OSError as exc:
             self._go_offline(exc)
         self.log_end_offset = headers[-1].next_offset
-        if self._producer_state is not None:
-            for header in headers:
-                if header.producer_id >= 0:
-                    self._producer_state.update(
-                        header, header.base_offset, header.last_offset, header.max_timestamp
-                    )
+        for header in headers:
+            if header.producer_id >= 0:
+                self._producer_state.update(
+                    header, header.base_offset, header.last_offset, header.max_timestamp
+                )
         if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
             self.flush()
 
@@ -470,9 +458,8 @@ class PartitionLog:
             self._segments.pop()
         self._segments.append(self._open_segment(base_offset, now_ms))
         self._directory_dirty = True
-        if self._producer_state is not None:
-            # A snapshot per segment bounds the replay after a crash to one segment.
-            self._producer_state.write_snapshot(self.directory, base_offset)
+        # A snapshot per segment bounds the replay after a crash to about one segment.
+        self._producer_state.write_snapshot(self.directory, base_offset)
 
     # --------------------------------------------------------------------------- read
 
@@ -647,8 +634,7 @@ class PartitionLog:
         try:
             if clean and self._offline_reason is None:
                 self.flush()
-                if self._producer_state is not None:
-                    self._producer_state.write_snapshot(self.directory, self.log_end_offset)
+                self._producer_state.write_snapshot(self.directory, self.log_end_offset)
         finally:
             self._close_segments()
             self._closed = True
@@ -699,8 +685,7 @@ class PartitionLog:
             self._go_offline(exc)
         self.log_start_offset = self.log_end_offset = offset
         self._high_watermark = self.recovery_point = offset
-        if self._producer_state is not None:
-            self._producer_state.delete_snapshots_after(self.directory, -1)
+        self._producer_state.delete_snapshots_after(self.directory, -1)
         self._load_producer_state()
 
     def delete_records_before(self, offset: int) -> int:
@@ -727,6 +712,8 @@ class PartitionLog:
             while len(self._segments) > 1 and self._segments[1].base_offset <= offset:
                 self._segments.pop(0).delete()
                 self._directory_dirty = True
+            # Replay after a crash starts at the log start at the earliest.
+            self._producer_state.delete_snapshots_before(self.directory, self._segments[0].base_offset)
         except OSError as exc:
             self._go_offline(exc)
         return self.log_start_offset
