@@ -333,6 +333,8 @@ class _Encoder:
                 if sub.is_array or sub.struct is not None or sub.default_factory is not None:
                     return f"{expr} != {self.src.const(default)}"
                 inner.append(f"{expr}.{sub.attr} != {_literal(self.src, sub.default)}")
+            if spec.nullable_versions is not None:
+                inner.insert(0, f"{expr} is None")
             return "(" + " or ".join(inner) + ")" if inner else "False"
         return f"{expr} != {_literal(self.src, default)}"
 

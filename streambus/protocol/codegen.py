@@ -38,7 +38,8 @@ in wire order::
 message class. Version ranges are ``(low, high)`` inclusive, ``high`` is
 ``VERSION_MAX`` for open ranges (``"3+"``), ``None`` means no versions.
 ``flexible_versions`` is a per-field override (RequestHeader's ClientId stays a
-non-compact string in flexible headers) or ``None`` to follow the message.
+non-compact string in flexible headers; ``"none"`` is the empty range ``(0, -1)``)
+or ``None`` to follow the message.
 """
 
 from __future__ import annotations
@@ -371,7 +372,12 @@ def _range_repr(r: VersionRange) -> str:
 
 
 def _field_row(f: FieldModel) -> str:
-    flexible = "None" if f.flexible == "inherit" else _range_repr(f.flexible)  # type: ignore[arg-type]
+    if f.flexible == "inherit":
+        flexible = "None"
+    elif f.flexible is None:
+        flexible = "(0, -1)"  # "none": an empty range, never flexible
+    else:
+        flexible = _range_repr(f.flexible)  # type: ignore[arg-type]
     return (
         f"({f.attr!r}, {f.type!r}, {_range_repr(f.versions)}, {_range_repr(f.nullable)}, "
         f"{_range_repr(f.tagged)}, {f.tag!r}, {f.ignorable!r}, {flexible})"

@@ -29,7 +29,7 @@ class RequestHeader:
         ('request_api_key', 'int16', (0, 32767), None, None, None, False, None),
         ('request_api_version', 'int16', (0, 32767), None, None, None, False, None),
         ('correlation_id', 'int32', (0, 32767), None, None, None, False, None),
-        ('client_id', 'string', (1, 32767), (1, 32767), None, None, True, None),
+        ('client_id', 'string', (1, 32767), (1, 32767), None, None, True, (0, -1)),
     )
 
     request_api_key: int = 0
