@@ -40,7 +40,7 @@ from streambus.protocol.headers import (
     encode_request_header,
     response_header_version,
 )
-from streambus.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from streambus.protocol.messages.api_versions import ApiVersionsRequest
 
 __all__ = [
     "CLIENT_VERSIONS",
