@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--number", type=int, default=20_000, help="operations per repeat")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}; best of {args.repeat} x {args.number} ops")
+    # Calibration: on a shared machine the absolute numbers move with load, so print
+    # the cost of a bare loop alongside them (about 15-25 ms on an idle laptop core).
+    loop_ms = min(timeit.repeat("for _ in r: pass", setup="r = range(10**6)", number=1, repeat=5)) * 1e3
+    print(f"python {sys.version.split()[0]}; best of {args.repeat} x {args.number} ops; 1M empty loop = {loop_ms:.1f} ms")
     for name, fn in cases():
         fn()  # compile the codec for this class/version outside the timing
         best = min(timeit.repeat(fn, number=args.number, repeat=args.repeat)) / args.number

@@ -83,6 +83,46 @@ _ZERO_UUID_BYTES = bytes(16)
 # ``encode_parts`` instead of being copied into the message buffer.
 RECORDS_SPLIT_BYTES = 1024
 
+class _StructCache(dict):
+    """Bound ``pack``/``unpack_from`` of ``struct.Struct(fmt % n)``, built on first use per n.
+
+    Arrays of fixed-width values are packed in one call whose format depends on the
+    array length; precompiling per length avoids re-parsing the format each time.
+    Only small lengths are kept so a peer cannot grow the cache without bound.
+    """
+
+    def __init__(self, fmt: str, method: str) -> None:
+        super().__init__()
+        self.fmt = fmt
+        self.method = method
+
+    def __missing__(self, n: int) -> Callable[..., Any]:
+        fn = getattr(struct.Struct(self.fmt % n), self.method)
+        if n < 256:
+            self[n] = fn
+        return fn
+
+
+_ARRAY_PACKERS: dict[tuple[str, bool], _StructCache] = {}
+_ARRAY_UNPACKERS: dict[str, _StructCache] = {}
+
+
+def _array_packer(fmt: str, compact: bool) -> _StructCache:
+    """Packers of (length prefix, *values): B (length + 1) when compact, else int32."""
+    key = (fmt, compact)
+    cache = _ARRAY_PACKERS.get(key)
+    if cache is None:
+        cache = _ARRAY_PACKERS[key] = _StructCache((">B%d" if compact else ">i%d") + fmt, "pack")
+    return cache
+
+
+def _array_unpacker(fmt: str) -> _StructCache:
+    cache = _ARRAY_UNPACKERS.get(fmt)
+    if cache is None:
+        cache = _ARRAY_UNPACKERS[fmt] = _StructCache(">%d" + fmt, "unpack_from")
+    return cache
+
+
 _DECODE_ERRORS = (struct.error, IndexError, ValueError, OverflowError, MemoryError)
 _ENCODE_ERRORS = (struct.error, TypeError, AttributeError, ValueError, OverflowError, IndexError)
 
@@ -375,16 +415,25 @@ class _Encoder:
             src.emit(ind, f"if {x} is None: {buf} += {null!r}")
             src.emit(ind, "else:")
             body = ind + 1
+        fmt = _FIXED_FORMATS.get(element)
+        if fmt is not None and element != "uuid":
+            # Length prefix and values in one call, with a Struct cached per length.
+            self.flush(run, body, buf)
+            packer = src.const(_array_packer(fmt, compact), "AP")
+            n = src.name("n")
+            src.emit(body, f"{n} = len({x})")
+            if compact:
+                src.emit(body, f"if {n} < 127: {buf} += {packer}[{n}]({n} + 1, *{x})")
+                src.emit(body, f"else: {buf} += _uv({n} + 1); {buf} += _pack('>%d{fmt}' % {n}, *{x})")
+            else:
+                src.emit(body, f"{buf} += {packer}[{n}]({n}, *{x})")
+            return
         if compact:
             self.flush(run, body, buf)
             self.write_len(body, buf, f"len({x}) + 1", True, True)
         else:
             run.add("i", f"len({x})")
             self.flush(run, body, buf)
-        fmt = _FIXED_FORMATS.get(element)
-        if fmt is not None and element != "uuid":
-            src.emit(body, f"if {x}: {buf} += _pack('>%d{fmt}' % len({x}), *{x})")
-            return
         item = src.name("o")
         src.emit(body, f"for {item} in {x}:")
         inner = _Run()
@@ -576,7 +625,8 @@ class _Decoder:
             size = struct.calcsize(">" + fmt)
             src.emit(ind, f"elif {n} * {size} > end - pos: raise _bad('array longer than the buffer')")
             src.emit(ind, "else:")
-            src.emit(ind + 1, f"{target} = list(_unpack_from('>%d{fmt}' % {n}, data, pos)); pos += {n} * {size}")
+            unpacker = src.const(_array_unpacker(fmt), "AU")
+            src.emit(ind + 1, f"{target} = list({unpacker}[{n}](data, pos)); pos += {n} * {size}")
             return
         src.emit(ind, f"elif {n} > end - pos: raise _bad('array longer than the buffer')")
         src.emit(ind, "else:")

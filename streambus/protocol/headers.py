@@ -23,7 +23,7 @@ broker does not know. ControlledShutdown v0 used request header v0.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from streambus.protocol.api_keys import REQUEST_FLEXIBLE_MIN, RESPONSE_FLEXIBLE_MIN, VALID_VERSIONS, ApiKey
 from streambus.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -45,8 +45,7 @@ _INT32 = struct.Struct(">i")
 _EMPTY_TAGGED_FIELDS = b"\x00"
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHeader:
+class RequestHeader(NamedTuple):
     """The decoded request header.
 
     Attributes:
@@ -64,9 +63,26 @@ class RequestHeader:
     header_version: int = 1
 
 
-def _known(api_key: int, api_version: int) -> bool:
-    versions = VALID_VERSIONS.get(api_key)
-    return versions is not None and versions[0] <= api_version <= versions[1]
+def _header_versions() -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    # Precomputed per (api key, version): the header choice sits on every request's path.
+    request: dict[tuple[int, int], int] = {}
+    response: dict[tuple[int, int], int] = {}
+    for api_key, (low, high) in VALID_VERSIONS.items():
+        for api_version in range(low, high + 1):
+            first = REQUEST_FLEXIBLE_MIN[api_key]
+            request[(api_key, api_version)] = 2 if first is not None and api_version >= first else 1
+            first = RESPONSE_FLEXIBLE_MIN[api_key]
+            response[(api_key, api_version)] = 1 if first is not None and api_version >= first else 0
+    # ControlledShutdown v0 predates client_id in the header.
+    request[(int(ApiKey.CONTROLLED_SHUTDOWN), 0)] = 0
+    # KIP-511: ApiVersions responses are always header v0 so any client can read them.
+    for key in response:
+        if key[0] == ApiKey.API_VERSIONS:
+            response[key] = 0
+    return request, response
+
+
+_REQUEST_HEADER_VERSIONS, _RESPONSE_HEADER_VERSIONS = _header_versions()
 
 
 def request_header_version(api_key: int, api_version: int) -> int:
@@ -75,12 +91,7 @@ def request_header_version(api_key: int, api_version: int) -> int:
     Unknown api keys and versions outside the spec range get 1, so the broker can
     still read the correlation id and answer UNSUPPORTED_VERSION.
     """
-    if not _known(api_key, api_version):
-        return 1
-    if api_key == ApiKey.CONTROLLED_SHUTDOWN and api_version == 0:
-        return 0  # ControlledShutdown v0 predates client_id in the header.
-    first = REQUEST_FLEXIBLE_MIN[api_key]
-    return 2 if first is not None and api_version >= first else 1
+    return _REQUEST_HEADER_VERSIONS.get((api_key, api_version), 1)
 
 
 def response_header_version(api_key: int, api_version: int) -> int:
@@ -88,10 +99,7 @@ def response_header_version(api_key: int, api_version: int) -> int:
 
     ApiVersions is always 0 (KIP-511); unknown keys and versions get 0.
     """
-    if api_key == ApiKey.API_VERSIONS or not _known(api_key, api_version):
-        return 0
-    first = RESPONSE_FLEXIBLE_MIN[api_key]
-    return 1 if first is not None and api_version >= first else 0
+    return _RESPONSE_HEADER_VERSIONS.get((api_key, api_version), 0)
 
 
 def _skip_tagged_fields(data: bytes | bytearray | memoryview, pos: int) -> int:
@@ -120,14 +128,14 @@ def decode_request_header(data: bytes | bytearray | memoryview, offset: int = 0)
         raise RemoteProtocolError("request header truncated")
     api_key, api_version, correlation_id = _FIXED.unpack_from(data, offset)
     pos = offset + _FIXED.size
-    header_version = request_header_version(api_key, api_version)
+    header_version = _REQUEST_HEADER_VERSIONS.get((api_key, api_version), 1)
     client_id = None
     if header_version >= 1:
         if end - pos < 2:
             raise RemoteProtocolError("request header truncated in client_id")
-        (length,) = _INT16.unpack_from(data, pos)
+        length = (data[pos] << 8) | data[pos + 1]
         pos += 2
-        if length >= 0:
+        if length < 0x8000:  # a negative int16 length means null
             if pos + length > end:
                 raise RemoteProtocolError("request header client_id overruns the frame")
             try:
@@ -136,7 +144,10 @@ def decode_request_header(data: bytes | bytearray | memoryview, offset: int = 0)
                 raise RemoteProtocolError("request header client_id is not UTF-8") from exc
             pos += length
     if header_version >= 2:
-        pos = _skip_tagged_fields(data, pos)
+        if pos < end and data[pos] == 0:
+            pos += 1  # the usual empty tagged-field section
+        else:
+            pos = _skip_tagged_fields(data, pos)
     return RequestHeader(api_key, api_version, correlation_id, client_id, header_version), pos
 
 
