@@ -244,3 +244,24 @@ def test_coordinator_and_metadata_record_tables_point_at_generated_classes() -> 
     assert coordinator_records.TRANSACTION_LOG_RECORDS[0][0] is coordinator_records.TransactionLogKey
     assert metadata_records.METADATA_RECORDS[2] is metadata_records.TopicRecord
     assert metadata_records.METADATA_RECORDS[3] is metadata_records.PartitionRecord
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        messages.SaslHandshakeRequest(mechanism=None),  # non-nullable string set to None
+        messages.ProduceRequest(acks=1 << 15),  # int16 out of range
+        messages.MetadataRequest(topics=[messages.MetadataRequest.MetadataRequestTopic(name="\ud800")]),  # lone surrogate
+    ],
+    ids=["null-in-non-nullable", "int16-overflow", "unencodable-string"],
+)
+def test_values_the_wire_cannot_carry_raise_local_protocol_error(msg: object) -> None:
+    """Encoding errors surface as LocalProtocolError, never as TypeError/struct.error."""
+    with pytest.raises(LocalProtocolError):
+        codec.encode(msg, 1)
+
+
+def test_encoding_an_unknown_version_raises_local_protocol_error() -> None:
+    """Versions outside VALID_VERSIONS are refused before any bytes are produced."""
+    with pytest.raises(LocalProtocolError, match="no version 99"):
+        codec.encode(messages.ApiVersionsRequest(), 99)
