@@ -103,6 +103,20 @@ class _StructCache(dict):
         return fn
 
 
+class _FusedCache(dict):
+    """``Struct(fmt % lengths).pack`` per tuple of variable lengths, built on first use."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self.fmt = fmt
+
+    def __missing__(self, lengths: tuple[int, ...]) -> Callable[..., Any]:
+        fn = struct.Struct(self.fmt % lengths).pack
+        if len(self) < 4096:
+            self[lengths] = fn
+        return fn
+
+
 _ARRAY_PACKERS: dict[tuple[str, bool], _StructCache] = {}
 _ARRAY_UNPACKERS: dict[str, _StructCache] = {}
 
@@ -441,9 +455,83 @@ class _Encoder:
             inner.add("16s", f"{item}.bytes")
         elif spec.struct is None:
             self.blob(element, item, body + 1, buf, inner, False, compact, parts)
+        elif self.fusable(spec.struct):
+            self.fused_body(spec.struct, item, body + 1, buf, parts)
         else:
             self.struct_body(spec.struct, item, body + 1, buf, inner, parts)
         self.flush(inner, body + 1, buf)
+
+    def fusable(self, cls: type) -> bool:
+        """True when every element field fits one Struct whose format depends only on lengths."""
+        v = self.src.version
+        variable = False
+        for spec in field_specs(cls):
+            if not spec.present(v):
+                continue
+            if spec.tagged(v) or spec.nullable(v):
+                return False
+            fmt = _FIXED_FORMATS.get(spec.element)
+            if spec.is_array:
+                if fmt is None or spec.element == "uuid":
+                    return False
+                variable = True
+            elif spec.element == "string":
+                variable = True
+            elif fmt is None:
+                return False
+        return variable
+
+    def fused_body(self, cls: type, obj: str, ind: int, buf: str, parts: bool) -> None:
+        """Encode a struct element with one pack call; the format is cached per length tuple.
+
+        Array elements such as Metadata partitions repeat many times per response, and
+        one call per element (instead of one per field group) is what makes them cheap.
+        """
+        src = self.src
+        v = src.version
+        fmt = ""
+        args: list[str] = []
+        keys: list[str] = []
+        guards: list[str] = []
+        for spec in field_specs(cls):
+            expr = f"{obj}.{spec.attr}"
+            if not spec.present(v):
+                if not spec.ignorable:
+                    src.emit(ind, f"if {self.nondefault(spec, expr)}: raise _absent({spec.attr!r}, {v})")
+                continue
+            compact = _compact(spec, src)
+            element_fmt = _FIXED_FORMATS.get(spec.element)
+            if spec.is_array or spec.element == "string":
+                value, n = src.name("v"), src.name("n")
+                if spec.is_array:
+                    src.emit(ind, f"{value} = {expr}; {n} = len({value})")
+                    piece, tail = f"%d{element_fmt}", f"*{value}"
+                else:
+                    src.emit(ind, f"{value} = {expr}.encode(); {n} = len({value})")
+                    piece, tail = "%ds", value
+                if compact:
+                    fmt += "B" + piece
+                    args += [f"{n} + 1", tail]
+                    guards.append(f"{n} < 127")
+                else:
+                    fmt += ("h" if spec.element == "string" else "i") + piece
+                    args += [n, tail]
+                keys.append(n)
+            else:
+                fmt += element_fmt
+                args.append(f"{expr}.bytes" if spec.element == "uuid" else expr)
+        if src.flexible:
+            fmt += "x"
+        cache = src.const(_FusedCache(">" + fmt), "FC")
+        call = f"{buf} += {cache}[({', '.join(keys)},)]({', '.join(args)})"
+        if not guards:
+            src.emit(ind, call)
+            return
+        src.emit(ind, f"if {' and '.join(guards)}: {call}")
+        src.emit(ind, "else:")
+        inner = _Run()
+        self.struct_body(cls, obj, ind + 1, buf, inner, parts)
+        self.flush(inner, ind + 1, buf)
 
     def blob(self, element: str, expr: str, ind: int, buf: str, run: _Run, nullable: bool, compact: bool, parts: bool) -> None:
         """string / bytes / records."""

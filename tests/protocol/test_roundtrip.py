@@ -265,3 +265,17 @@ def test_encoding_an_unknown_version_raises_local_protocol_error() -> None:
     """Versions outside VALID_VERSIONS are refused before any bytes are produced."""
     with pytest.raises(LocalProtocolError, match="no version 99"):
         codec.encode(messages.ApiVersionsRequest(), 99)
+
+
+@pytest.mark.parametrize("version", [1, 9, 12])
+def test_long_arrays_and_strings_take_the_general_path_and_roundtrip(version: int) -> None:
+    """Elements with >= 127 entries (multi-byte compact lengths) still encode correctly."""
+    partition = messages.MetadataResponse.MetadataResponsePartition(
+        partition_index=1, replica_nodes=list(range(300)), isr_nodes=[5] * 130, offline_replicas=[]
+    )
+    broker = messages.MetadataResponse.MetadataResponseBroker(node_id=1, host="h" * 200, port=1)
+    response = messages.MetadataResponse(
+        brokers=[broker], topics=[messages.MetadataResponse.MetadataResponseTopic(name="t", partitions=[partition] * 2)]
+    )
+    decoded, _ = codec.decode(messages.MetadataResponse, version, codec.encode(response, version))
+    assert decoded == response
