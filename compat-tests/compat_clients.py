@@ -514,9 +514,11 @@ def consume_kcat(
             continue
         item = json.loads(line)
         raw_headers = item.get("headers") or []
-        headers = tuple(
-            (raw_headers[i], raw_headers[i + 1].encode()) for i in range(0, len(raw_headers), 2)
-        )
+        # kcat 1.7 writes headers as a flat [name, value, ...] array; its help text shows an
+        # object, so accept both.
+        pairs = (raw_headers.items() if isinstance(raw_headers, dict) else
+                 zip(raw_headers[0::2], raw_headers[1::2]))
+        headers = tuple((name, None if v is None else v.encode()) for name, v in pairs)
         out.append(ConsumedRecord(
             offset=item["offset"],
             key=None if item.get("key") is None else item["key"].encode(),

@@ -105,7 +105,7 @@ def query_aiokafka(bootstrap: str, topic: str) -> tuple[dict, int, int]:
 
     async def run():
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    enable_auto_commit=False)
+                                    enable_auto_commit=False, request_timeout_ms=10_000)
         await consumer.start()
         try:
             tp = TopicPartition(topic, 0)

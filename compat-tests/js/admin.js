@@ -31,7 +31,8 @@ main(async (input) => {
   try {
     for (const { op, args } of input.operations) {
       try {
-        results.push({ ok: await OPERATIONS[op](admin, args || {}) })
+        const value = await OPERATIONS[op](admin, args || {})
+        results.push({ ok: value === undefined ? null : value }) // undefined would vanish in JSON
       } catch (error) {
         results.push({ error: describeError(error) })
       }
