@@ -82,7 +82,9 @@ class LogManager:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         marker = self.data_dir / CLEAN_SHUTDOWN_FILE_NAME
         clean_shutdown = marker.exists()
-        recovery_points = read_offset_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT_FILE_NAME)
+        recovery_points = read_offset_checkpoint(
+            self.data_dir / RECOVERY_POINT_CHECKPOINT_FILE_NAME
+        )
         log_start_offsets = read_offset_checkpoint(
             self.data_dir / LOG_START_OFFSET_CHECKPOINT_FILE_NAME
         )
@@ -232,5 +234,7 @@ def read_offset_checkpoint(path: Path) -> dict[TopicPartition, int]:
 def write_offset_checkpoint(path: Path, offsets: dict[TopicPartition, int]) -> None:
     """Write ``offsets`` in Kafka's checkpoint format, atomically."""
     lines = [str(_CHECKPOINT_VERSION), str(len(offsets))]
-    lines += [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(offsets.items())]
+    lines += [
+        f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(offsets.items())
+    ]
     write_file_atomically(path, ("\n".join(lines) + "\n").encode("utf-8"))

@@ -14,8 +14,9 @@ offset (Kafka indexes ``batch.lastOffset``).  Entries are sparse, one per
 ``index_interval_bytes`` of appended batches, and strictly increasing in both fields, so the
 greatest entry <= a target offset gives a safe position to start scanning from.
 
-The file is appended entry by entry (never preallocated), so there is nothing to trim on close.
-The whole file is kept in memory as a ``bytearray`` and searched by bisection.  Because the
+The file is only ever appended (never preallocated), so there is nothing to trim on close.
+The whole index is kept in memory as a ``bytearray`` and searched by bisection; new entries
+are written behind, on flush or close (see :class:`IndexFile`).  Because the
 index carries no checksum it is rebuilt from the log after an unclean shutdown; on every open it
 is sanity-checked and a failure raises :class:`CorruptIndexError` so the log rebuilds it.
 Not thread-safe.
@@ -43,7 +44,13 @@ _ENTRY = struct.Struct(">II")
 
 
 class IndexFile:
-    """Append-only file of fixed-size entries mirrored in memory.  Base of both indexes."""
+    """Fixed-size entries kept in memory and written behind to an append-only file.
+
+    Base of both indexes.  New entries reach the file on :meth:`flush` or :meth:`close`, not
+    one syscall each: an index only has to be complete on disk for segments below the
+    recovery point (which were flushed) or after a clean close; everything else is rebuilt
+    from the ``.log`` by recovery after a crash.
+    """
 
     entry_size: int = 0
 
@@ -55,7 +62,9 @@ class IndexFile:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         size_bytes = os.fstat(self._fd).st_size
         self._entries = bytearray(_pread_fully(self._fd, size_bytes, 0))
-        self._dirty = False
+        self._written_bytes = len(self._entries)
+        """Prefix of ``_entries`` already in the file."""
+        self._synced = True
 
     @property
     def entries_count(self) -> int:
@@ -70,17 +79,16 @@ class IndexFile:
         return self.entries_count >= self.max_entries_count
 
     def _append_entry(self, entry: bytes) -> None:
-        position = len(self._entries)
-        _pwrite_fully(self._fd, entry, position)
         self._entries += entry
-        self._dirty = True
 
     def _truncate_entries(self, entries_count: int) -> None:
         size_bytes = entries_count * self.entry_size
         if size_bytes < len(self._entries):
-            os.ftruncate(self._fd, size_bytes)
             del self._entries[size_bytes:]
-            self._dirty = True
+        if size_bytes < self._written_bytes:
+            os.ftruncate(self._fd, size_bytes)
+            self._written_bytes = size_bytes
+            self._synced = False
 
     def _check_size(self) -> None:
         if len(self._entries) % self.entry_size:
@@ -92,23 +100,37 @@ class IndexFile:
         """Remove every entry (before a rebuild)."""
         self._truncate_entries(0)
 
-    def flush(self) -> None:
-        if self._dirty:
-            os.fsync(self._fd)
-            self._dirty = False
+    def _write_pending(self) -> None:
+        if self._written_bytes < len(self._entries):
+            pending = memoryview(self._entries)[self._written_bytes :]
+            _pwrite_fully(self._fd, pending, self._written_bytes)
+            pending.release()
+            self._written_bytes = len(self._entries)
+            self._synced = False
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Write pending entries and fsync the file."""
+        self._write_pending()
+        if not self._synced:
+            os.fsync(self._fd)
+            self._synced = True
+
+    def close(self, *, write_pending: bool = True) -> None:
+        """Write pending entries (no fsync) and close the file.  ``write_pending=False``
+        drops them, leaving the file as a killed process would."""
+        if self._fd >= 0:
+            try:
+                if write_pending:
+                    self._write_pending()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+    def delete(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-    def delete(self) -> None:
-        self.close()
         self.path.unlink(missing_ok=True)
-
-    def rename(self, path: Path) -> None:
-        os.rename(self.path, path)
-        self.path = path
 
 
 class OffsetIndex(IndexFile):
@@ -136,7 +158,9 @@ class OffsetIndex(IndexFile):
         """
         relative_offset = offset - self.base_offset
         if not 0 <= relative_offset <= MAX_RELATIVE_OFFSET or not 0 <= position < 2**32:
-            raise ValueError(f"entry ({offset}, {position}) does not fit segment {self.base_offset}")
+            raise ValueError(
+                f"entry ({offset}, {position}) does not fit segment {self.base_offset}"
+            )
         if self._entries:
             last_offset, last_position = self.last_entry()
             if offset <= last_offset or position <= last_position:

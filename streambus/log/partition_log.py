@@ -201,9 +201,13 @@ class PartitionLog:
                 except CorruptIndexError as exc:
                     logger.warning("%s: %s; rebuilding the segment's indexes", self.directory, exc)
                     needs_recovery = True
-            truncated_bytes = segment.recover(self.config.max_message_bytes) if needs_recovery else 0
+            truncated_bytes = 0
+            if needs_recovery:
+                truncated_bytes = segment.recover(self.config.max_message_bytes)
             if index > 0 and segment.base_offset < self._segments[index - 1].next_offset:
-                raise LogError(f"{self.directory}: segment {segment.base_offset} overlaps the previous one")
+                raise LogError(
+                    f"{self.directory}: segment {segment.base_offset} overlaps the previous one"
+                )
             if truncated_bytes:
                 logger.warning(
                     "%s: truncated %d invalid bytes from segment %d",
@@ -402,10 +406,8 @@ class PartitionLog:
 
     def _append(self, view: memoryview, headers: list[BatchHeader], now_ms: int) -> None:
         """Roll if needed, write all batches with one write, then update offsets and state."""
-        max_timestamp_ms = max(header.max_timestamp for header in headers)
-        last_offset = headers[-1].last_offset
         try:
-            if self._should_roll(len(view), max_timestamp_ms, headers[0].base_offset, last_offset, now_ms):
+            if self._should_roll(len(view), headers, now_ms):
                 self._roll(headers[0].base_offset, now_ms)
             self.active_segment.append(view, headers)
         except OSError as exc:
@@ -419,17 +421,19 @@ class PartitionLog:
         if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
             self.flush()
 
-    def _should_roll(
-        self, size_bytes: int, max_timestamp_ms: int, base_offset: int, last_offset: int, now_ms: int
-    ) -> bool:
+    def _should_roll(self, size_bytes: int, headers: list[BatchHeader], now_ms: int) -> bool:
         segment = self.active_segment
+        fits = segment.can_hold_offset(headers[0].base_offset) and segment.can_hold_offset(
+            headers[-1].last_offset
+        )
         if segment.size_bytes == 0:
             # An empty segment is reused unless the offsets cannot be indexed from its base.
-            return not segment.can_hold_offset(base_offset) or not segment.can_hold_offset(last_offset)
+            return not fits
+        if not fits or segment.is_index_full:
+            return True
         if segment.size_bytes + size_bytes > self.config.segment_bytes:
             return True
-        if segment.is_index_full or not segment.can_hold_offset(last_offset):
-            return True
+        max_timestamp_ms = max(header.max_timestamp for header in headers)
         # Kafka rolls on message time (the first batch's max timestamp) so replicas roll at
         # the same batches; the wall clock only matters when batches carry no timestamp.
         first_timestamp_ms = segment.rolling_based_timestamp()
@@ -554,7 +558,9 @@ class PartitionLog:
         self._check_open()
         best: LogSegment | None = None
         for segment in self._segments:
-            if segment.size_bytes and (best is None or segment.largest_timestamp > best.largest_timestamp):
+            if not segment.size_bytes:
+                continue
+            if best is None or segment.largest_timestamp > best.largest_timestamp:
                 best = segment
         if best is None:
             return None
@@ -596,7 +602,9 @@ class PartitionLog:
         """fsync every segment holding offsets below ``up_to_offset`` (default: the log end)
         and advance ``recovery_point`` to it."""
         self._check_open()
-        target = self.log_end_offset if up_to_offset is None else min(up_to_offset, self.log_end_offset)
+        target = self.log_end_offset
+        if up_to_offset is not None:
+            target = min(up_to_offset, target)
         if target <= self.recovery_point and not self._directory_dirty:
             return
         try:
@@ -627,8 +635,9 @@ class PartitionLog:
 
     def close(self, clean: bool) -> None:
         """Close the files.  ``clean`` first fsyncs everything and snapshots producer state,
-        so the next open needs no recovery; otherwise this behaves like a crash (the data
-        already written stays in the kernel)."""
+        so the next open needs no recovery.  Otherwise the files are left exactly as a killed
+        process leaves them: appended batches are in the kernel, index entries written behind
+        are lost, and the next open must recover."""
         if self._closed:
             return
         try:
@@ -636,12 +645,12 @@ class PartitionLog:
                 self.flush()
                 self._producer_state.write_snapshot(self.directory, self.log_end_offset)
         finally:
-            self._close_segments()
+            self._close_segments(write_pending_index_entries=clean)
             self._closed = True
 
-    def _close_segments(self) -> None:
+    def _close_segments(self, *, write_pending_index_entries: bool = False) -> None:
         for segment in self._segments:
-            segment.close()
+            segment.close(write_pending_index_entries=write_pending_index_entries)
 
     # --------------------------------------------------------------------------- truncation
 
@@ -713,7 +722,9 @@ class PartitionLog:
                 self._segments.pop(0).delete()
                 self._directory_dirty = True
             # Replay after a crash starts at the log start at the earliest.
-            self._producer_state.delete_snapshots_before(self.directory, self._segments[0].base_offset)
+            self._producer_state.delete_snapshots_before(
+                self.directory, self._segments[0].base_offset
+            )
         except OSError as exc:
             self._go_offline(exc)
         return self.log_start_offset
@@ -746,8 +757,9 @@ class PartitionLog:
 
     def __repr__(self) -> str:
         return (
-            f"PartitionLog({self.topic}-{self.partition}, log_start_offset={self.log_start_offset}, "
-            f"log_end_offset={self.log_end_offset}, segments={len(self._segments)})"
+            f"PartitionLog({self.topic}-{self.partition}, "
+            f"log_start_offset={self.log_start_offset}, log_end_offset={self.log_end_offset}, "
+            f"segments={len(self._segments)})"
         )
 
 

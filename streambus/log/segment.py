@@ -194,9 +194,14 @@ class LogSegment:
         end_position = position
         for header in self._iter_headers(position, self._size_bytes):
             if header.base_offset < self._next_offset:
-                raise CorruptIndexError(f"{self.log_path}: offsets go backwards at {header.position}")
-            if header.position == position and position > 0 and header.last_offset != indexed_offset:
-                raise CorruptIndexError(f"{self.offset_index.path}: last entry does not match the log")
+                raise CorruptIndexError(
+                    f"{self.log_path}: offsets go backwards at {header.position}"
+                )
+            if position > 0 and header.position == position:
+                if header.last_offset != indexed_offset:
+                    raise CorruptIndexError(
+                        f"{self.offset_index.path}: last entry does not match the log"
+                    )
             self._track_timestamp(header)
             self._next_offset = header.next_offset
             end_position = header.position + header.size_bytes
@@ -225,7 +230,8 @@ class LogSegment:
         self._first_batch_max_timestamp_ms = None
         position = 0
         while position < self._size_bytes:
-            window = _pread_fully(self._fd, min(window_bytes, self._size_bytes - position), position)
+            window_size_bytes = min(window_bytes, self._size_bytes - position)
+            window = _pread_fully(self._fd, window_size_bytes, position)
             end, headers = scan_valid_prefix(window, 0, expected_offset=self._next_offset)
             if not headers:
                 large = self._verify_large_batch(window, position)
@@ -372,7 +378,9 @@ class LogSegment:
             The batches, or None when no batch at or after ``start_offset`` is within bounds
             (the caller may look in the next segment).
         """
-        end_position = self._size_bytes if max_position is None else min(max_position, self._size_bytes)
+        end_position = self._size_bytes
+        if max_position is not None:
+            end_position = min(max_position, end_position)
         first = self._find_batch(start_offset, end_position)
         if first is None or (max_offset is not None and first.last_offset >= max_offset):
             return None
@@ -477,12 +485,14 @@ class LogSegment:
         self.offset_index.flush()
         self.time_index.flush()
 
-    def close(self) -> None:
+    def close(self, *, write_pending_index_entries: bool = True) -> None:
+        """Close the files; index entries not yet written are written unless told not to
+        (an unclean close that should leave the files as a crash would)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        self.offset_index.close()
-        self.time_index.close()
+        self.offset_index.close(write_pending=write_pending_index_entries)
+        self.time_index.close(write_pending=write_pending_index_entries)
 
     def delete(self) -> None:
         """Close and remove the segment's files."""

@@ -10,6 +10,8 @@ open-time sanity check can notice them.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Callable
 
@@ -147,3 +149,28 @@ def test_leftover_temporary_files_are_removed_on_open(tmp_path: Path, clock: Man
         (directory / name).write_bytes(b"junk")
     check_recovered(directory, clock, BATCH_COUNT, clean=True)
     assert not list(directory.glob("*.deleted")) and not list(directory.glob("*9999*"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to kill a real process")
+def test_killed_process_loses_no_acknowledged_append(tmp_path: Path, clock: ManualClock) -> None:
+    """A child process appends, reports each returned offset, then SIGKILLs itself; every
+    reported (acknowledged) record must be readable after an unclean reopen."""
+    directory = tmp_path / "t-0"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no pytest machinery may run here, so exit only by the kill
+        try:
+            os.close(read_end)
+            log = open_log(directory, clock, CONFIG)
+            for offset, value in values():
+                result = append(log, batch([value], timestamp_ms=offset))
+                os.write(write_end, b"%d\n" % result.base_offset)
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        acknowledged = [int(line) for line in pipe.read().split()]
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert acknowledged == list(range(BATCH_COUNT))
+    check_recovered(directory, clock, BATCH_COUNT, clean=False)
