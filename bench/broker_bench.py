@@ -71,15 +71,19 @@ def machine_line() -> str:
     except OSError:
         pass
     return (f"Machine: nproc={os.cpu_count()}, CPU: {model}, Python {platform.python_version()}, "
-            f"confluent-kafka {confluent_kafka.version()[0]} "
+            f"confluent-kafka {confluent_kafka.__version__} "
             f"(librdkafka {confluent_kafka.libversion()[0]})")
+
+
+_ADMIN_CLIENTS: dict[str, object] = {}
 
 
 def create_topic(bootstrap: str, partitions: int) -> str:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topic = f"bench-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # One AdminClient per broker for the whole run (each new one costs a bootstrap).
+    admin = _ADMIN_CLIENTS.setdefault(bootstrap, AdminClient({"bootstrap.servers": bootstrap}))
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(timeout=30)
     return topic
 

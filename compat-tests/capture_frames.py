@@ -16,6 +16,7 @@ which means the broker does not honour STREAMBUS_CAPTURE_FRAMES_DIR yet.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import traceback
@@ -57,6 +58,18 @@ def workload_aiokafka(bootstrap: str) -> None:
     clients.produce_aiokafka(bootstrap, topic, RECORDS, compression="lz4", config=config)
     clients.consume_aiokafka(bootstrap, topic, len(RECORDS), config=config)
 
+    async def offsets_for_times() -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="aiokafka")
+        await consumer.start()
+        try:
+            await consumer.offsets_for_times({TopicPartition(topic, 0): RECORDS[2].timestamp_ms})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(offsets_for_times())
+
 
 def workload_confluent(bootstrap: str) -> None:
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
@@ -78,6 +91,7 @@ def workload_kcat(bootstrap: str) -> None:
     config = {"client.id": "kcat"}
     clients.produce_kcat(bootstrap, topic, KCAT_RECORDS, compression="snappy", config=config)
     clients.consume_kcat(bootstrap, topic, len(KCAT_RECORDS), config=config)
+    clients.kcat_query_offset_for_time(bootstrap, topic, 0, clients.now_ms() - 60_000, "kcat")
 
 
 def workload_kafkajs(bootstrap: str) -> None:
@@ -101,6 +115,7 @@ def workload_kafkajs(bootstrap: str) -> None:
         })
 
 
+PROBE_CLIENT_ID = "compat-probe"
 WORKLOADS = {
     "kafka-python": workload_kafka_python,
     "aiokafka": workload_aiokafka,
@@ -134,6 +149,9 @@ def main() -> int:
             broker.stop()
             broker.close()
 
+    # The kafkajs workload's ApiVersions probe (raw_wire) is not a client's frame.
+    for probe_frame in args.out.glob(f"*_{PROBE_CLIENT_ID}.bin"):
+        probe_frame.unlink()
     frames = sorted(args.out.glob("*.bin"))
     for path in frames:
         print(f"{path.name}\t{path.stat().st_size} B")

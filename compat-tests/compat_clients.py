@@ -535,10 +535,13 @@ def consume_kcat(
     return out
 
 
-def kcat_query_offset_for_time(bootstrap: str, topic: str, partition: int, timestamp_ms: int) -> int:
+def kcat_query_offset_for_time(
+    bootstrap: str, topic: str, partition: int, timestamp_ms: int, client_id: str = "compat-kcat"
+) -> int:
     """kcat -Q: the offset of the first record with timestamp >= timestamp_ms (-1 if none)."""
     completed = subprocess.run(
-        ["kcat", "-Q", "-b", bootstrap, "-t", f"{topic}:{partition}:{timestamp_ms}"],
+        ["kcat", "-Q", "-b", bootstrap, "-t", f"{topic}:{partition}:{timestamp_ms}",
+         "-X", f"client.id={client_id}"],
         capture_output=True, timeout=CLIENT_TIMEOUT_S,
     )
     if completed.returncode != 0:
