@@ -45,6 +45,7 @@ PROTOCOL_ERROR_REASONS = (
     "unknown_api_key",
     "unsupported_version",
     "http_on_kafka_port",
+    "tls_on_plaintext_port",  # A TLS ClientHello sent to a PLAINTEXT listener.
     "corrupt_record",
 )
 

@@ -122,7 +122,16 @@ class Dispatcher:
 
     def _encode(self, spec: HandlerSpec, header: Any, response: Any, started: float) -> list:
         version = header.api_version
-        body = codec.encode_response(spec.api_key, version, response)
+        try:
+            body = codec.encode_response(spec.api_key, version, response)
+        except Exception:
+            # A handler built a response this version cannot carry: our bug, not the
+            # client's.  Close this one connection rather than send garbage.
+            logger.exception("%s v%d response could not be encoded", spec.name, version)
+            if self.metrics is not None:
+                self.metrics.observe_request(spec.name, time.perf_counter() - started,
+                                             (ErrorCode.UNKNOWN_SERVER_ERROR,))
+            return CLOSE_CONNECTION
         head = encode_response_header(
             header.correlation_id, response_header_version(spec.api_key, version)
         )

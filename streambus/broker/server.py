@@ -58,6 +58,12 @@ class KafkaConnection(asyncio.Protocol):
         self._server.metrics_connection_opened()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._closed and self._decoder.buffered_bytes:
+            # The peer hung up in the middle of a frame: count it like any other bad input.
+            self._server.protocol_error(
+                "truncated_frame",
+                f"connection {self.connection_id} from {self.client_host} closed with "
+                f"{self._decoder.buffered_bytes} bytes of an incomplete frame")
         self._closed = True
         self._server.connections.discard(self)
         self._server.metrics_connection_closed()
@@ -97,7 +103,12 @@ class KafkaConnection(asyncio.Protocol):
                 return
             if frame is NEED_DATA:
                 break
-            result = self._dispatcher.handle_frame(self, frame)
+            try:
+                result = self._dispatcher.handle_frame(self, frame)
+            except Exception:  # never let a bug escape into the transport
+                logger.exception("connection %d: request failed", self.connection_id)
+                self._close()
+                return
             if result is None:
                 continue
             if result is CLOSE_CONNECTION:
@@ -146,6 +157,8 @@ class KafkaConnection(asyncio.Protocol):
 
     def _classify_oversized(self) -> str:
         head = bytes(self._decoder._buffer[self._decoder._start:self._decoder._start + 4])
+        if len(head) == 4 and int.from_bytes(head, "big", signed=True) < 0:
+            return "invalid_frame_size"
         if head.startswith(_HTTP_METHOD_PREFIXES):
             return "http_on_kafka_port"
         if head[:1] == b"\x16" and head[1:2] == b"\x03":

@@ -65,12 +65,12 @@ class MetadataImage:
     """Everything handlers need to know about the cluster, as of ``offset`` of the log."""
 
     offset: int = -1
-    topics_by_name: Mapping[str, TopicImage] = _EMPTY
-    topics_by_id: Mapping[uuid.UUID, TopicImage] = _EMPTY
-    configs: Mapping[tuple[int, str], Mapping[str, str]] = _EMPTY
+    topics_by_name: Mapping[str, TopicImage] = field(default_factory=lambda: _EMPTY)
+    topics_by_id: Mapping[uuid.UUID, TopicImage] = field(default_factory=lambda: _EMPTY)
+    configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
     """Explicitly set configs keyed by (resource type, resource name); '' names the default."""
-    brokers: Mapping[int, BrokerImage] = _EMPTY
-    features: Mapping[str, int] = _EMPTY
+    brokers: Mapping[int, BrokerImage] = field(default_factory=lambda: _EMPTY)
+    features: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
     """First producer id not yet handed out in a block (ProducerIdsRecord.next_producer_id)."""
 

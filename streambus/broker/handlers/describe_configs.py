@@ -51,7 +51,6 @@ def _topic(ctx: RequestContext, resource: DescribeConfigsRequest.DescribeConfigs
                                      value=definition.default,
                                      source=ConfigSource.DEFAULT_CONFIG))
         entries.append(_Entry(name=config_name, value=value, read_only=False,
-                              is_default=source == ConfigSource.DEFAULT_CONFIG,
                               config_source=int(source), is_sensitive=False,
                               synonyms=synonyms, config_type=int(definition.config_type)))
     return _Result(error_code=0, error_message=None, resource_type=CONFIG_RESOURCE_TOPIC,
@@ -73,7 +72,7 @@ def _broker(ctx: RequestContext, resource: DescribeConfigsRequest.DescribeConfig
             continue
         source = ConfigSource.STATIC_BROKER_CONFIG
         entries.append(_Entry(
-            name=config_name, value=value, read_only=True, is_default=False,
+            name=config_name, value=value, read_only=True,
             config_source=int(source), is_sensitive=False,
             synonyms=[_Synonym(name=config_name, value=value, source=source)]
             if include_synonyms else [],

@@ -51,7 +51,8 @@ def _partition(ctx: RequestContext, topic: str, request: ListOffsetsRequest.List
         return _Partition(partition_index=index, error_code=0,
                           old_style_offsets=[offset] if offset >= 0 else [])
     return _Partition(partition_index=index, error_code=0, timestamp=found_timestamp,
-                      offset=offset, leader_epoch=partition.leader_epoch)
+                      offset=offset,
+                      leader_epoch=partition.leader_epoch if ctx.api_version >= 4 else -1)
 
 
 def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:

@@ -60,6 +60,8 @@ def _produce_partition(ctx: RequestContext, topic: str, data: ProduceRequest.Par
     try:
         headers = validate_batches(records)
     except CorruptRecordError as exc:
+        if ctx.node.metrics is not None:
+            ctx.node.metrics.record_protocol_error("corrupt_record")
         return _error(index, ErrorCode.CORRUPT_MESSAGE, str(exc), version)
     except InvalidRecordError as exc:
         return _error(index, ErrorCode.INVALID_RECORD, str(exc), version)
