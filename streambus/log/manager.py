@@ -40,7 +40,7 @@ from streambus.log.file_names import (
     parse_partition_dir_name,
     partition_dir_name,
 )
-from streambus.log.partition_log import PartitionLog, _fsync_directory, write_file_atomically
+from streambus.log.partition_log import PartitionLog, fsync_directory, write_file_atomically
 
 __all__ = [
     "LogManager",
@@ -109,7 +109,7 @@ class LogManager:
             )
         if clean_shutdown:
             marker.unlink()
-            _fsync_directory(self.data_dir)
+            fsync_directory(self.data_dir)
         self.checkpoint()
         return clean_shutdown
 
@@ -148,7 +148,7 @@ class LogManager:
             topic_id=topic_id,
         )
         if not existed:
-            _fsync_directory(self.data_dir)
+            fsync_directory(self.data_dir)
         self._logs[key] = log
         return log
 
@@ -167,7 +167,7 @@ class LogManager:
             return
         doomed = self.data_dir / delete_dir_name(topic, partition, uuid.uuid4().hex)
         directory.rename(doomed)
-        _fsync_directory(self.data_dir)
+        fsync_directory(self.data_dir)
         shutil.rmtree(doomed)
         self.checkpoint()
 

@@ -66,7 +66,14 @@ from streambus.protocol.records.batch import (
 )
 from streambus.protocol.records.record import decode_records
 
-__all__ = ["PartitionLog", "AppendResult", "ReadResult", "NO_TIMESTAMP"]
+__all__ = [
+    "PartitionLog",
+    "AppendResult",
+    "ReadResult",
+    "NO_TIMESTAMP",
+    "fsync_directory",
+    "write_file_atomically",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -337,7 +344,7 @@ class PartitionLog:
                 OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH); nothing is written.
             LogError: the log is closed or its disk failed.
         """
-        self._check_writable()
+        self._check_open()
         view = memoryview(records)
         _check_buffer(view, headers)
         for header in headers:
@@ -375,7 +382,7 @@ class PartitionLog:
         Raises:
             UnexpectedAppendOffsetError: the first batch starts below the log end offset.
         """
-        self._check_writable()
+        self._check_open()
         view = memoryview(records)
         _check_buffer(view, headers)
         if headers[0].base_offset < self.log_end_offset:
@@ -445,7 +452,7 @@ class PartitionLog:
 
     def roll(self) -> LogSegment:
         """Start a new active segment at the log end offset (no-op if the active one is empty)."""
-        self._check_writable()
+        self._check_open()
         if self.active_segment.size_bytes == 0:
             return self.active_segment
         try:
@@ -618,7 +625,7 @@ class PartitionLog:
                     segment.flush()
             if self._directory_dirty:
                 # New or deleted segment files are durable only once the directory is.
-                _fsync_directory(self.directory)
+                fsync_directory(self.directory)
                 self._directory_dirty = False
         except OSError as exc:
             self._go_offline(exc)
@@ -660,7 +667,7 @@ class PartitionLog:
         A batch holding ``offset`` is removed whole.  Truncating at or past the log end does
         nothing; truncating below the log start empties the log and restarts it at ``offset``.
         """
-        self._check_writable()
+        self._check_open()
         if offset < 0:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         if offset >= self.log_end_offset:
@@ -684,7 +691,7 @@ class PartitionLog:
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Delete every segment and restart the empty log at ``offset``."""
-        self._check_writable()
+        self._check_open()
         try:
             for segment in self._segments:
                 segment.delete()
@@ -709,7 +716,7 @@ class PartitionLog:
         Raises:
             OffsetOutOfRangeError: ``offset`` is above the high watermark.
         """
-        self._check_writable()
+        self._check_open()
         if offset > self._high_watermark:
             raise OffsetOutOfRangeError(
                 f"cannot delete records before {offset}: high watermark is {self._high_watermark}"
@@ -744,9 +751,6 @@ class PartitionLog:
             raise LogError(f"log {self.topic}-{self.partition} is closed")
         if self._offline_reason is not None:
             raise LogError(f"log {self.topic}-{self.partition} is offline: {self._offline_reason}")
-
-    def _check_writable(self) -> None:
-        self._check_open()
 
     def _go_offline(self, exc: OSError) -> None:
         """An I/O error leaves files and memory possibly out of step: refuse further use, as
@@ -801,10 +805,11 @@ def write_file_atomically(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(temporary, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make file creations, renames and deletions in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
