@@ -155,13 +155,21 @@ def _record_v2(offset_delta: int, timestamp_delta: int, key: bytes | None, value
     return _zigzag_varint(len(body)) + body
 
 
-def record_batch_v2(values: list[bytes], timestamp_ms: int, key: bytes | None = None) -> bytes:
-    """An uncompressed, non-idempotent magic-2 batch of `values` (base offset 0)."""
+def record_batch_v2(
+    values: list[bytes],
+    timestamp_ms: int,
+    key: bytes | None = None,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+) -> bytes:
+    """An uncompressed magic-2 batch of `values` (base offset 0); idempotent if producer_id >= 0."""
     import crc32c  # a broker dependency; imported here so the module loads without it
 
     records = b"".join(_record_v2(i, 0, key, value) for i, value in enumerate(values))
     after_crc = struct.pack(
-        ">hiqqqhii", 0, len(values) - 1, timestamp_ms, timestamp_ms, -1, -1, -1, len(values)
+        ">hiqqqhii", 0, len(values) - 1, timestamp_ms, timestamp_ms,
+        producer_id, producer_epoch, base_sequence, len(values),
     ) + records
     crc = crc32c.crc32c(after_crc)
     after_length = struct.pack(">ibI", -1, 2, crc) + after_crc
@@ -181,3 +189,32 @@ def produce_request_v3(
 
 def api_versions_request_v0(correlation_id: int, client_id: str = "compat-raw") -> bytes:
     return frame(request_header_v1(API_VERSIONS_KEY, 0, correlation_id, client_id))
+
+
+INIT_PRODUCER_ID_KEY = 22
+
+
+def init_producer_id_v0(sock: socket.socket, correlation_id: int) -> tuple[int, int]:
+    """InitProducerId v0 for a non-transactional producer; returns (producer_id, epoch)."""
+    body = struct.pack(">hi", -1, 60_000)  # null transactional_id, transaction_timeout_ms
+    sock.sendall(frame(request_header_v1(INIT_PRODUCER_ID_KEY, 0, correlation_id, "compat-raw")
+                       + body))
+    answer = read_frame(sock)
+    assert answer is not None, "broker closed the connection on InitProducerId v0"
+    answer_correlation_id, _throttle_ms, error_code, producer_id, epoch = struct.unpack(
+        ">iihqh", answer
+    )
+    assert (answer_correlation_id, error_code) == (correlation_id, 0)
+    return producer_id, epoch
+
+
+def produce_v3_partition_result(answer: bytes) -> tuple[int, int, int]:
+    """(correlation_id, error_code, base_offset) from a one-partition Produce v3 response."""
+    correlation_id, topic_count, name_size = struct.unpack_from(">iih", answer, 0)
+    assert topic_count == 1
+    position = 10 + name_size
+    partition_count, _partition, error_code, base_offset = struct.unpack_from(
+        ">iihq", answer, position
+    )
+    assert partition_count == 1
+    return correlation_id, error_code, base_offset
