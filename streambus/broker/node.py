@@ -8,6 +8,7 @@ protocol logic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -39,6 +40,11 @@ logger = logging.getLogger(__name__)
 _PLAINTEXT = 0
 #: metadata.version feature level we write at bootstrap (Kafka 3.9-era KRaft).
 _METADATA_VERSION = 21
+
+
+_MAINTENANCE_INTERVAL_S = 1.0
+_CHECKPOINT_EVERY_TICKS = 60
+_PRODUCER_EXPIRY_EVERY_TICKS = 600
 
 
 def _wall_ms() -> int:
@@ -75,6 +81,7 @@ class BrokerNode:
         self.server = KafkaServer(
             self.dispatcher, frame_bytes_max=config.socket_request_max_bytes, metrics=self.metrics
         )
+        self._maintenance_task: asyncio.Task | None = None
         self._producer_id_next = 0
         self._producer_id_end = 0
 
@@ -100,6 +107,7 @@ class BrokerNode:
         self.replica_manager.load_existing(self.metadata.image)
         self.metadata.subscribe(self.replica_manager.apply_image)
         await self.server.start()
+        self._maintenance_task = asyncio.get_running_loop().create_task(self._maintenance())
         self.state = "serving"
         if self.metrics is not None:
             self.metrics.set_broker_state("serving")
@@ -112,6 +120,9 @@ class BrokerNode:
         self.state = "stopping"
         if self.metrics is not None:
             self.metrics.set_broker_state("stopping")
+        if self._maintenance_task is not None:
+            self._maintenance_task.cancel()
+            self._maintenance_task = None
         if self.replica_manager is not None:
             self.replica_manager.close()  # wake parked fetches so they answer now
         await self.server.stop()
@@ -157,6 +168,32 @@ class BrokerNode:
         return producer_id
 
     # -- internals ----------------------------------------------------------------------------
+
+    async def _maintenance(self) -> None:
+        """Periodic housekeeping, as Kafka's LogManager scheduler does: time-based flushes
+        (``flush.ms``), recovery-point checkpoints (``log.flush.offset.checkpoint.interval.ms``,
+        60 s), producer-id expiry (``producer.id.expiration.check.interval.ms``, 10 min) and
+        the per-partition offset gauges."""
+        tick = 0
+        while True:
+            await asyncio.sleep(_MAINTENANCE_INTERVAL_S)
+            tick += 1
+            try:
+                assert self.log_manager is not None and self.replica_manager is not None
+                self.log_manager.flush_dirty_logs()
+                if tick % _CHECKPOINT_EVERY_TICKS == 0:
+                    self.log_manager.checkpoint()
+                if tick % _PRODUCER_EXPIRY_EVERY_TICKS == 0:
+                    now_ms = self.clock_ms()
+                    for partition in self.replica_manager.partitions.values():
+                        partition.log.remove_expired_producers(now_ms)
+                if self.metrics is not None:
+                    for (topic, index), partition in self.replica_manager.partitions.items():
+                        self.metrics.set_partition_offsets(
+                            topic, index, partition.log.log_start_offset,
+                            partition.log.log_end_offset)
+            except Exception:  # housekeeping must never take the node down
+                logger.exception("maintenance pass failed")
 
     def _load_or_create_meta_properties(self) -> str:
         """Kafka's ``meta.properties``: the cluster id and node id this data dir belongs to."""

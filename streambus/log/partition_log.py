@@ -632,6 +632,10 @@ class PartitionLog:
         self.recovery_point = max(self.recovery_point, target)
         self.last_flush_ms = self._clock_ms()
 
+    def remove_expired_producers(self, now_ms: int) -> list[int]:
+        """Forget idempotent producers idle for ``producer.id.expiration.ms`` (1 day)."""
+        return self._producer_state.remove_expired(now_ms)
+
     def maybe_flush(self) -> bool:
         """Flush if ``flush_interval_ms`` has passed since the last flush; return whether it did."""
         interval_ms = self.config.flush_interval_ms
