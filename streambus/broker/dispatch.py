@@ -36,10 +36,18 @@ if TYPE_CHECKING:
     from streambus.broker.node import BrokerNode
     from streambus.broker.server import KafkaConnection
 
-__all__ = ["Dispatcher", "HandlerSpec"]
+__all__ = ["Dispatcher", "HandlerSpec", "EncodedResponse"]
 
 logger = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedResponse:
+    """A response body a handler already encoded (e.g. from a cache) for this version."""
+
+    body: bytes
+    error_code: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +131,10 @@ class Dispatcher:
     def _encode(self, spec: HandlerSpec, header: Any, response: Any, started: float) -> list:
         version = header.api_version
         try:
-            body = codec.encode_response(spec.api_key, version, response)
+            if type(response) is EncodedResponse:
+                body = response.body
+            else:
+                body = codec.encode_response(spec.api_key, version, response)
         except Exception:
             # A handler built a response this version cannot carry: our bug, not the
             # client's.  Close this one connection rather than send garbage.

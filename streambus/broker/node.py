@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ class BrokerNode:
         self.metadata: MetadataStore | None = None
         self.replica_manager: ReplicaManager | None = None
         self.fetch_sessions = FetchSessionCache(clock_ms=self.clock_ms)
+        self.metadata_response_cache: OrderedDict[tuple, Any] = OrderedDict()
         self.dispatcher = Dispatcher(self, all_handlers(), self.metrics)
         self.server = KafkaServer(
             self.dispatcher, frame_bytes_max=config.socket_request_max_bytes, metrics=self.metrics

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from streambus.broker.context import RequestContext
+from streambus.broker.dispatch import EncodedResponse
 from streambus.metadata import controller
 from streambus.metadata.controller import ControllerError, TopicSpec
 from streambus.metadata.image import MetadataImage, TopicImage
+from streambus.protocol import codec
+from streambus.protocol.api_keys import ApiKey
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
@@ -58,7 +63,39 @@ def _auto_create(ctx: RequestContext, name: str) -> tuple[MetadataImage, int]:
     return node.commit_metadata(records), 0
 
 
-def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
+#: Encoded answers to repeated Metadata requests are kept per node, keyed by the image they
+#: describe: clients poll Metadata constantly (librdkafka every
+#: topic.metadata.refresh.interval.ms, producers on every new topic) and a large cluster's
+#: answer costs tens of microseconds to build.
+_CACHE_ENTRIES_MAX = 256
+
+
+def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse | EncodedResponse:
+    version = ctx.api_version
+    cache: OrderedDict = ctx.node.metadata_response_cache
+    key = (
+        ctx.node.image.offset, version,
+        None if request.topics is None else tuple((t.name, t.topic_id) for t in request.topics),
+        version >= 4 and request.allow_auto_topic_creation,
+        version >= 8 and request.include_topic_authorized_operations,
+        8 <= version <= 10 and request.include_cluster_authorized_operations,
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        cache.move_to_end(key)
+        return cached
+    response = _build(ctx, request)
+    if any(topic.error_code for topic in response.topics):
+        return response  # errors may resolve on the next call (auto-creation): don't cache
+    encoded = EncodedResponse(codec.encode_response(ApiKey.METADATA, version, response))
+    # The key must name the image the answer was built from; building may have created topics.
+    cache[(ctx.node.image.offset,) + key[1:]] = encoded
+    while len(cache) > _CACHE_ENTRIES_MAX:
+        cache.popitem(last=False)
+    return encoded
+
+
+def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
     node = ctx.node
     version = ctx.api_version
     image = node.image
