@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.bootstrap:
         run(args, args.bootstrap)
+        _ADMIN_CLIENTS.clear()
         return
     from broker_process import Broker
 
@@ -267,13 +268,12 @@ def main(argv: list[str] | None = None) -> None:
         broker = Broker(Path(work_dir), overrides=overrides).start()
         try:
             run(args, broker.bootstrap)
+            _ADMIN_CLIENTS.clear()  # disconnect before the broker stops, not after
         except BaseException:
             print(broker.log_tail(), file=sys.stderr)
             raise
         finally:
-            if broker.is_running():
-                broker.stop()
-            broker.close()
+            broker.finish()
 
 
 if __name__ == "__main__":

@@ -160,6 +160,14 @@ class Broker:
         process.wait()
         self._close_log()
 
+    def finish(self) -> None:
+        """Teardown: stop gracefully if still running (asserting exit 0), always release."""
+        try:
+            if self.is_running():
+                self.stop()
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Best-effort cleanup for fixture teardown paths that already failed."""
         if self.process is not None and self.process.poll() is None:

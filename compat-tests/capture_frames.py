@@ -146,8 +146,7 @@ def main() -> int:
                     print(f"{name}: workload FAILED (frames sent so far are kept)\n"
                           f"{traceback.format_exc()}", file=sys.stderr)
         finally:
-            broker.stop()
-            broker.close()
+            broker.finish()
 
     # The kafkajs workload's ApiVersions probe (raw_wire) is not a client's frame.
     for probe_frame in args.out.glob(f"*_{PROBE_CLIENT_ID}.bin"):

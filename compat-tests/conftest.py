@@ -15,6 +15,7 @@ report as a "broker log" section.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,7 +37,7 @@ def require_kafkajs() -> None:
 @pytest.fixture
 def topic(request: pytest.FixtureRequest) -> str:
     """A topic name unique to this test (and this xdist worker)."""
-    name = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")
+    name = re.sub(r"[^a-zA-Z0-9.-]+", "-", request.node.name)
     return unique_topic(name[:60].strip("-"))
 
 
@@ -44,21 +45,12 @@ def _started_broker(work_dir: Path, **kwargs) -> Broker:
     return Broker(work_dir, **kwargs).start()
 
 
-def _finish(broker: Broker) -> None:
-    """Teardown: a broker still running must stop gracefully (exit 0)."""
-    try:
-        if broker.is_running():
-            broker.stop()
-    finally:
-        broker.close()
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """One broker with default settings, shared by the tests of a module."""
     instance = _started_broker(tmp_path_factory.mktemp("broker"))
     yield instance
-    _finish(instance)
+    instance.finish()
 
 
 @pytest.fixture
@@ -66,7 +58,7 @@ def fresh_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker of this test's own, free to be stopped, killed and restarted."""
     instance = _started_broker(tmp_path / "broker")
     yield instance
-    _finish(instance)
+    instance.finish()
 
 
 @pytest.fixture
@@ -81,7 +73,7 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
 
     yield factory
     for instance in started:
-        _finish(instance)
+        instance.finish()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -45,10 +45,7 @@ def small_limit_broker(tmp_path_factory):
         overrides={"message.max.bytes": str(BROKER_LIMIT_BYTES)},
     ).start()
     yield instance
-    try:
-        instance.stop()
-    finally:
-        instance.close()
+    instance.finish()
 
 
 def record_of(size: int) -> OutRecord:
