@@ -218,3 +218,45 @@ def produce_v3_partition_result(answer: bytes) -> tuple[int, int, int]:
     )
     assert partition_count == 1
     return correlation_id, error_code, base_offset
+
+
+FETCH_KEY = 1
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def fetch_v4_records(bootstrap: str, topic: str, partition: int, offset: int = 0,
+                     max_bytes: int = 16 * 1024 * 1024) -> bytes:
+    """The raw record-batch bytes that Fetch v4 returns for one partition from `offset`."""
+    encoded_topic = topic.encode()
+    body = struct.pack(">iiiib", -1, 100, 1, max_bytes, 0)  # replica, wait, min, max, isolation
+    body += struct.pack(">ih", 1, len(encoded_topic)) + encoded_topic
+    body += struct.pack(">iiqi", 1, partition, offset, max_bytes)
+    with connect(bootstrap) as sock:
+        sock.sendall(frame(request_header_v1(FETCH_KEY, 4, 7, "compat-raw") + body))
+        answer = read_frame(sock)
+    assert answer is not None, "broker closed the connection on Fetch v4"
+    correlation_id, _throttle_ms, topic_count, name_size = struct.unpack_from(">iiih", answer, 0)
+    assert (correlation_id, topic_count) == (7, 1)
+    position = 14 + name_size
+    partition_count, _partition, error_code, _hw, _lso, aborted_count = struct.unpack_from(
+        ">iihqqi", answer, position
+    )
+    assert (partition_count, error_code) == (1, 0), f"Fetch v4 error_code {error_code}"
+    position += 30 + max(aborted_count, 0) * 16
+    (records_size,) = struct.unpack_from(">i", answer, position)
+    return answer[position + 4: position + 4 + max(records_size, 0)]
+
+
+def batch_codecs(records: bytes) -> list[int]:
+    """Compression codec (attributes & 7) of each complete magic-2 batch in `records`."""
+    codecs = []
+    position = 0
+    while position + 23 <= len(records):
+        (batch_length,) = struct.unpack_from(">i", records, position + 8)
+        if position + 12 + batch_length > len(records):
+            break  # a partial batch at the end of a fetch response is allowed
+        assert records[position + 16] == 2, "expected magic 2"
+        (attributes,) = struct.unpack_from(">h", records, position + 21)
+        codecs.append(attributes & 7)
+        position += 12 + batch_length
+    return codecs

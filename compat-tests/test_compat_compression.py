@@ -4,8 +4,8 @@ Goal: whatever client writes a batch (none, gzip, snappy, lz4, zstd), every othe
 back the same keys, values, headers and CreateTime timestamps at dense offsets from 0.
 
 Method: for each (codec, producer, consumer) pair in CASES, produce 200 records to a fresh
-single-partition topic, consume them with assign + seek from offset 0 (no consumer group), and
-compare whole records. Each client is a producer and an assign-style consumer several times.
+single-partition topic, check with a raw Fetch v4 that every stored batch carries that codec,
+consume them with assign + seek from offset 0 (no consumer group), and compare whole records. Each client is a producer and an assign-style consumer several times.
 kafkajs consumes only through a consumer group (it has no assign()); those cases skip until
 the broker advertises JoinGroup.
 
@@ -95,6 +95,10 @@ def produce_and_check(
     if acked:  # kcat reports no offsets
         assert result.offsets == list(range(len(sent))), f"{producer} acknowledged offsets"
     assert watermarks_confluent(broker.bootstrap, topic) == (0, len(sent))
+    # The stored batches carry the producer's codec: a client that silently sends
+    # uncompressed batches (old librdkafka does, if Produce v0 is not advertised) fails here.
+    codecs = raw_wire.batch_codecs(raw_wire.fetch_v4_records(broker.bootstrap, topic, 0))
+    assert codecs and set(codecs) == {raw_wire.CODEC_IDS[codec]}, f"{producer} batch codecs"
     return sent, (started_ms - 1, finished_ms + 1)
 
 
