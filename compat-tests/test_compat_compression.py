@@ -10,8 +10,7 @@ kafkajs consumes only through a consumer group (it has no assign()); those cases
 the broker advertises JoinGroup.
 
 Codec gaps that are the clients', not the broker's:
-* kafka-python needs the `python-snappy` package for snappy, which is not a test dependency,
-  so it never produces or consumes snappy here.
+* kafka-python needs the `python-snappy` package for snappy (a test dependency).
 * kafkajs 2.2.4 has only gzip built in (snappy/lz4/zstd need kafkajs-snappy, kafkajs-lz4 and
   @kafkajs/zstd), so it produces none and gzip only.
 * kcat cannot set per-record timestamps, and its -H headers are the same on every record; for
@@ -48,6 +47,8 @@ CASES = [
     ("snappy", "confluent-kafka", "aiokafka"),
     ("snappy", "aiokafka", "kcat"),
     ("snappy", "kcat", "confluent-kafka"),
+    ("snappy", "kafka-python", "kcat"),
+    ("snappy", "aiokafka", "kafka-python"),
     ("lz4", "kcat", "aiokafka"),
     ("lz4", "kafka-python", "confluent-kafka"),
     ("lz4", "aiokafka", "kcat"),
