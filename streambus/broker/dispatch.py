@@ -132,9 +132,11 @@ class Dispatcher:
         version = header.api_version
         try:
             if type(response) is EncodedResponse:
-                body = response.body
+                parts = [response.body]
             else:
-                body = codec.encode_response(spec.api_key, version, response)
+                # Record batches stay separate buffers (no copy into the response body); the
+                # transport writes the list with writelines.
+                parts = codec.encode_parts(response, version)
         except Exception:
             # A handler built a response this version cannot carry: our bug, not the
             # client's.  Close this one connection rather than send garbage.
@@ -147,7 +149,11 @@ class Dispatcher:
             header.correlation_id, response_header_version(spec.api_key, version)
         )
         self._observe(spec, started, getattr(response, "error_code", 0))
-        return [_SIZE.pack(len(head) + len(body)) + head, body]
+        size = len(head)
+        for part in parts:
+            size += len(part)
+        parts.insert(0, _SIZE.pack(size) + head)
+        return parts
 
     def _observe(self, spec: HandlerSpec, started: float, error_code: int) -> None:
         if self.metrics is not None:

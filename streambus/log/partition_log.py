@@ -56,8 +56,10 @@ from streambus.log.file_names import (
     offset_from_file_name,
     parse_partition_dir_name,
 )
+from streambus.log.file_names import index_file_path
 from streambus.log.producer_state import ProducerStateManager
 from streambus.log.segment import LogSegment
+from streambus.log.segment_swap import recover_swap_files
 from streambus.protocol.records.batch import (
     BatchHeader,
     rewrite_base_offset,
@@ -101,7 +103,7 @@ class AppendResult:
 class ReadResult:
     """Whole batches for a Fetch, plus the partition offsets the response carries."""
 
-    records: bytes
+    records: bytes | memoryview
     """Complete batches, possibly empty; the first may start below the fetch offset."""
     high_watermark: int
     log_start_offset: int
@@ -192,6 +194,12 @@ class PartitionLog:
     def _load_segments(self, recovery_point: int, clean_shutdown: bool) -> None:
         base_offsets = self._scan_directory()
         now_ms = self._clock_ms()
+        # A segment without its .index file (a finished compaction swap, or a deleted index)
+        # is rebuilt from its .log, as Kafka's LogLoader does.
+        missing_index = {
+            base_offset for base_offset in base_offsets
+            if not index_file_path(self.directory, base_offset).exists()
+        }
         for base_offset in base_offsets:
             self._segments.append(self._open_segment(base_offset, now_ms))
         if clean_shutdown or not self._segments:
@@ -201,7 +209,7 @@ class PartitionLog:
         index = 0
         while index < len(self._segments):
             segment = self._segments[index]
-            needs_recovery = index >= recover_from_index
+            needs_recovery = index >= recover_from_index or segment.base_offset in missing_index
             if not needs_recovery:
                 try:
                     segment.load()
@@ -229,12 +237,15 @@ class PartitionLog:
 
     def _scan_directory(self) -> list[int]:
         """Remove leftovers of interrupted operations; return the segments' base offsets."""
+        # A compaction swap that reached its .swap file is finished first (segment_swap.py);
+        # what remains with a temporary suffix after that is debris.
+        if recover_swap_files(self.directory):
+            self._directory_dirty = True
         base_offsets: list[int] = []
         index_offsets: dict[int, list[Path]] = {}
         for path in self.directory.iterdir():
             name = path.name
             if name.endswith(_TEMPORARY_SUFFIXES):
-                # No compaction exists yet, so a .swap/.cleaned file can only be debris.
                 path.unlink()
                 continue
             if name.endswith(LOG_FILE_SUFFIX):
@@ -316,6 +327,51 @@ class PartitionLog:
     def update_config(self, config: LogConfig) -> None:
         """Apply new topic configs; they take effect from the next append or roll."""
         self.config = config
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def first_unstable_offset(self) -> int | None:
+        """First offset of the oldest open transaction, or None (the log cleaner stops there)."""
+        return self._producer_state.first_unstable_offset()
+
+    def producer_last_offset(self, producer_id: int) -> int:
+        """Last offset the producer appended, or -1 if it is unknown (the log cleaner keeps
+        that batch, even emptied, so idempotence state survives compaction)."""
+        entry = self._producer_state.entry(producer_id)
+        return -1 if entry is None else entry.last_offset
+
+    def replace_segments(
+        self, old_segments: list[LogSegment], install: Callable[[], LogSegment]
+    ) -> bool:
+        """Swap a run of non-active segments for the one ``install()`` puts in place (the log
+        cleaner's swap, see ``segment_swap.py``).
+
+        Returns:
+            False, without calling ``install``, when ``old_segments`` are no longer a
+            contiguous, unchanged run of this log's non-active segments (retention, truncation
+            or DeleteRecords got there first); True once the new segment is in the list.
+        """
+        self._check_open()
+        if not old_segments:
+            return False
+        try:
+            start = next(i for i, s in enumerate(self._segments) if s is old_segments[0])
+        except StopIteration:
+            return False
+        end = start + len(old_segments)
+        if end >= len(self._segments) or any(
+            a is not b for a, b in zip(self._segments[start:end], old_segments)
+        ):
+            return False
+        try:
+            new_segment = install()
+        except OSError as exc:
+            self._go_offline(exc)
+        self._segments[start:end] = [new_segment]
+        self._directory_dirty = True
+        return True
 
     # --------------------------------------------------------------------------- append
 
@@ -725,8 +781,13 @@ class PartitionLog:
             raise OffsetOutOfRangeError(
                 f"cannot delete records before {offset}: high watermark is {self._high_watermark}"
             )
-        if offset <= self.log_start_offset:
+        if offset <= self.log_start_offset and (
+            len(self._segments) < 2 or self._segments[1].base_offset > self.log_start_offset
+        ):
             return self.log_start_offset
+        # Segments wholly below an earlier log start (e.g. one restored from the checkpoint
+        # after a crash) are deleted too, as Kafka's deleteLogStartOffsetBreachedSegments does.
+        offset = max(offset, self.log_start_offset)
         self.log_start_offset = offset
         try:
             while len(self._segments) > 1 and self._segments[1].base_offset <= offset:

@@ -55,7 +55,7 @@ _CRC_SCOPE_START = 21
 class SegmentRead(NamedTuple):
     """Whole batches read from one segment."""
 
-    records: bytes
+    records: bytes | memoryview
     """Consecutive complete batches; empty only when the first batch exceeds ``max_bytes``
     and ``min_one_batch`` is False."""
     base_offset: int
@@ -409,7 +409,8 @@ class LogSegment:
                 break
             position += header.size_bytes
             next_offset = header.next_offset
-        records = window if position == len(window) else window[:position]
+        # A view, not a slice: trimming a partial batch off a 1 MiB window must not copy it.
+        records = window if position == len(window) else memoryview(window)[:position]
         return SegmentRead(records, first.base_offset, next_offset, reached_end)
 
     def read_bytes(self, position: int, size_bytes: int) -> bytes:
