@@ -57,3 +57,17 @@ def test_acks_zero_produce_gets_no_response(broker, topic) -> None:
     assert correlation_id == 102, "the first response must answer ApiVersions, not the acks=0 Produce"
     received = consume_kafka_python(broker.bootstrap, topic, 2)
     assert [(r.offset, r.value) for r in received][1] == (1, b"raw-acks-0")
+
+
+def test_failed_acks_zero_produce_closes_the_connection(broker) -> None:
+    """An acks=0 producer reads no responses, so Kafka signals a failed write by closing the
+    connection (the producer then refreshes metadata); StreamBus does the same."""
+    batch = raw_wire.record_batch_v2([b"lost"], now_ms())
+    with raw_wire.connect(broker.bootstrap) as sock:
+        sock.sendall(raw_wire.produce_request_v3(201, "no-such-topic-acks0", 0, batch, 0,
+                                                 "compat-raw"))
+        assert raw_wire.wait_closed(sock), "the connection stayed open after a failed acks=0 write"
+    with raw_wire.connect(broker.bootstrap) as sock:  # and everyone else is still served
+        sock.sendall(raw_wire.api_versions_request_v0(202))
+        answer = raw_wire.read_frame(sock)
+    assert answer is not None and int.from_bytes(answer[:4], "big", signed=True) == 202

@@ -108,9 +108,9 @@ class Dispatcher:
             response = self._error_response(api_key, ErrorCode.UNKNOWN_SERVER_ERROR)
             if response is None:
                 return CLOSE_CONNECTION
-        if response is None:
+        if response is None or response is CLOSE_CONNECTION:
             self._observe(spec, started, 0)
-            return None
+            return response
         if inspect.isawaitable(response):
             return self._finish_async(spec, header, response, started)
         return self._encode(spec, header, response, started)

@@ -31,6 +31,7 @@ from streambus.log.manager import LogManager
 from streambus.metadata import controller
 from streambus.metadata.image import MetadataImage
 from streambus.metadata.store import MetadataStore
+from streambus.metadata.topic_config import BrokerConfigLayers
 from streambus.protocol.metadata_records import FeatureLevelRecord, RegisterBrokerRecord
 
 __all__ = ["BrokerNode"]
@@ -74,6 +75,7 @@ class BrokerNode:
         self.listen_host, self.listen_port = host, port
         self.advertised_host, self.advertised_port = config.advertised_host_port
         self.broker_properties = _broker_properties(config)
+        self.static_broker_layers = _broker_config_layers(config)
         self.log_manager: LogManager | None = None
         self.metadata: MetadataStore | None = None
         self.replica_manager: ReplicaManager | None = None
@@ -99,7 +101,8 @@ class BrokerNode:
                                       self.clock_ms)
         self.metadata.open(clean_shutdown=clean)
         self.replica_manager = ReplicaManager(
-            self.log_manager, self.node_id, self.broker_properties, self.clock_ms
+            self.log_manager, self.node_id, self.broker_properties, self.clock_ms,
+            broker_layers=self.static_broker_layers,
         )
         self.replica_manager.on_partitions_changed = self._update_partition_metrics
         self.kafka_port = self.server.bind(self.listen_host, self.listen_port)
@@ -154,6 +157,12 @@ class BrokerNode:
     def commit_metadata(self, records: list[object]) -> MetadataImage:
         assert self.metadata is not None
         return self.metadata.commit(records)
+
+    def broker_config_layers(self) -> BrokerConfigLayers:
+        """Static broker properties plus the dynamic ones of the current metadata image."""
+        image = self.image
+        return self.static_broker_layers.with_dynamic(
+            image.broker_configs(""), image.broker_configs(str(self.node_id)))
 
     def usable_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.image.brokers.values() if not b.fenced)
@@ -260,6 +269,30 @@ def _broker_properties(config: BrokerConfig) -> dict[str, str]:
         if "." in name and value is not None and not isinstance(value, (dict, list)):
             values[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return values
+
+
+def _property_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _broker_config_layers(config: BrokerConfig) -> BrokerConfigLayers:
+    """Kafka-named broker properties split into defaults and what the operator set (the
+    STATIC_BROKER_CONFIG source of DescribeConfigs)."""
+    defaults: dict[str, str] = {}
+    explicit: dict[str, str] = {}
+    for name, info in type(config).model_fields.items():
+        if not info.alias or "." not in info.alias:
+            continue
+        default = _property_text(info.default)
+        if default is not None:
+            defaults[info.alias] = default
+        if name in config.model_fields_set:
+            value = _property_text(getattr(config, name))
+            if value is not None:
+                explicit[info.alias] = value
+    return BrokerConfigLayers(static_defaults=defaults, static_explicit=explicit)
 
 
 def _make_metrics(registry: CollectorRegistry, config: BrokerConfig) -> BrokerMetrics:

@@ -18,7 +18,12 @@ from streambus.log.config import LogConfig
 from streambus.log.manager import LogManager
 from streambus.log.partition_log import PartitionLog
 from streambus.metadata.image import MetadataImage
-from streambus.metadata.topic_config import TOPIC_CONFIGS, resolve_topic_config
+from streambus.metadata.topic_config import (
+    TOPIC_CONFIGS,
+    BrokerConfigLayers,
+    effective_topic_configs,
+    resolve_topic_config,
+)
 
 __all__ = ["ReplicaManager", "Partition"]
 
@@ -37,6 +42,9 @@ class Partition:
     timestamp_before_max_ms: int
     timestamp_after_max_ms: int
     waiters: list[asyncio.Future] = field(default_factory=list)
+    effective_configs: dict[str, str] = field(default_factory=dict)
+    """Every topic config's effective value (topic, dynamic broker, static broker, default
+    layers): what retention and the log cleaner read."""
 
 
 class ReplicaManager:
@@ -46,10 +54,14 @@ class ReplicaManager:
         node_id: int,
         broker_properties: dict[str, str],
         clock_ms: Callable[[], int],
+        broker_layers: BrokerConfigLayers | None = None,
     ) -> None:
         self._log_manager = log_manager
         self._node_id = node_id
         self._broker_properties = broker_properties
+        # Static broker layers; apply_image adds the dynamic broker configs of each image.
+        self._static_layers = broker_layers
+        self._layers = broker_layers
         self._clock_ms = clock_ms
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.partitions_by_id: dict[uuid.UUID, str] = {}
@@ -59,6 +71,8 @@ class ReplicaManager:
 
     def effective_configs(self, topic_configs: dict[str, str]) -> dict[str, str]:
         """Every topic config's effective value (explicit, else broker synonym, else default)."""
+        if self._layers is not None:
+            return effective_topic_configs(topic_configs, self._layers)
         return {
             name: resolve_topic_config(name, topic_configs, self._broker_properties)[0]
             for name in TOPIC_CONFIGS
@@ -69,10 +83,15 @@ class ReplicaManager:
 
     def apply_image(self, old: MetadataImage | None, new: MetadataImage) -> None:
         """Bring hosted partitions in line with ``new``: create, reconfigure or delete logs."""
+        if self._static_layers is not None:
+            # Dynamic broker configs (cluster-wide "" and this node's) apply without a restart.
+            self._layers = self._static_layers.with_dynamic(
+                new.broker_configs(""), new.broker_configs(str(self._node_id)))
         live: set[tuple[str, int]] = set()
         for topic in new.topics_by_name.values():
             topic_configs = dict(new.topic_configs(topic.name))
-            config = self.log_config_for(topic_configs)
+            effective = self.effective_configs(topic_configs)
+            config = LogConfig.from_topic_configs(effective, LogConfig())
             self.partitions_by_id[topic.topic_id] = topic.name
             for image in topic.partitions.values():
                 if self._node_id not in image.replicas:
@@ -99,12 +118,15 @@ class ReplicaManager:
                         log=log,
                         config=config,
                         topic_configs=topic_configs,
+                        effective_configs=effective,
                         **self._timestamp_bounds(topic_configs),
                     )
                 else:
                     partition.leader_epoch = image.leader_epoch
-                    if partition.topic_configs != topic_configs:
+                    if (partition.topic_configs != topic_configs
+                            or partition.effective_configs != effective):
                         partition.topic_configs = topic_configs
+                        partition.effective_configs = effective
                         partition.config = config
                         bounds = self._timestamp_bounds(topic_configs)
                         partition.timestamp_before_max_ms = bounds["timestamp_before_max_ms"]

@@ -1,4 +1,10 @@
-"""DescribeConfigs (key 32): topic and broker configs with sources and synonyms (KIP-226)."""
+"""DescribeConfigs (key 32): topic and broker configs with sources and synonyms (KIP-226).
+
+Values come from ``metadata.topic_config``: a topic's explicit configs, then the broker's
+dynamic (per broker, cluster-wide), static and default layers.  Fields by version: v1 adds
+``config_source`` and ``synonyms`` (``is_default`` exists only in v0, which Kafka 4 no longer
+serves), v3 adds ``config_type`` and ``documentation``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ from streambus.broker.context import RequestContext
 from streambus.metadata.image import CONFIG_RESOURCE_BROKER, CONFIG_RESOURCE_TOPIC
 from streambus.metadata.topic_config import (
     TOPIC_CONFIGS,
-    ConfigSource,
-    ConfigType,
-    resolve_topic_config,
+    ConfigEntry,
+    broker_config_names,
+    describe_broker_config,
+    describe_topic_config,
 )
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.describe_configs import (
@@ -19,64 +26,58 @@ from streambus.protocol.messages.describe_configs import (
 _Result = DescribeConfigsResponse.DescribeConfigsResult
 _Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
 _Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
-_BROKER_LOGGER = 8
+_Resource = DescribeConfigsRequest.DescribeConfigsResource
 
 
-def _topic(ctx: RequestContext, resource: DescribeConfigsRequest.DescribeConfigsResource,
-           include_synonyms: bool) -> _Result:
+def _wanted(resource: _Resource, names: list[str]) -> list[str]:
+    # Null or empty configuration_keys mean every config (Kafka's ConfigHelper).
+    keys = resource.configuration_keys
+    return names if not keys else [name for name in names if name in set(keys)]
+
+
+def _entry(config: ConfigEntry, include_synonyms: bool) -> _Entry:
+    synonyms = [_Synonym(name=name, value=value, source=int(source))
+                for name, value, source in config.synonyms] if include_synonyms else []
+    return _Entry(name=config.name, value=config.value, read_only=config.read_only,
+                  config_source=int(config.source), is_sensitive=False, synonyms=synonyms,
+                  config_type=int(config.config_type), documentation=None)
+
+
+def _error(resource: _Resource, code: ErrorCode, message: str) -> _Result:
+    return _Result(error_code=code, error_message=message, resource_type=resource.resource_type,
+                   resource_name=resource.resource_name, configs=[])
+
+
+def _topic(ctx: RequestContext, resource: _Resource, include_synonyms: bool) -> _Result:
     name = resource.resource_name
     if name not in ctx.node.image.topics_by_name:
-        return _Result(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                       error_message=f"Topic {name} does not exist",
-                       resource_type=CONFIG_RESOURCE_TOPIC, resource_name=name, configs=[])
+        return _error(resource, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                      f"Topic {name} does not exist")
     explicit = ctx.node.image.topic_configs(name)
-    broker = ctx.node.broker_properties
-    keys = resource.configuration_keys
-    entries = []
-    for config_name in sorted(TOPIC_CONFIGS):
-        if keys is not None and config_name not in keys:
-            continue
-        definition = TOPIC_CONFIGS[config_name]
-        value, source = resolve_topic_config(config_name, explicit, broker)
-        synonyms = []
-        if include_synonyms:
-            if config_name in explicit:
-                synonyms.append(_Synonym(name=config_name, value=explicit[config_name],
-                                         source=ConfigSource.DYNAMIC_TOPIC_CONFIG))
-            if definition.broker_synonym and definition.broker_synonym in broker:
-                synonyms.append(_Synonym(name=definition.broker_synonym,
-                                         value=broker[definition.broker_synonym],
-                                         source=ConfigSource.STATIC_BROKER_CONFIG))
-            synonyms.append(_Synonym(name=definition.broker_synonym or config_name,
-                                     value=definition.default,
-                                     source=ConfigSource.DEFAULT_CONFIG))
-        entries.append(_Entry(name=config_name, value=value, read_only=False,
-                              config_source=int(source), is_sensitive=False,
-                              synonyms=synonyms, config_type=int(definition.config_type)))
+    layers = ctx.node.broker_config_layers()
+    entries = [_entry(describe_topic_config(config_name, explicit, layers), include_synonyms)
+               for config_name in _wanted(resource, sorted(TOPIC_CONFIGS))]
     return _Result(error_code=0, error_message=None, resource_type=CONFIG_RESOURCE_TOPIC,
                    resource_name=name, configs=entries)
 
 
-def _broker(ctx: RequestContext, resource: DescribeConfigsRequest.DescribeConfigsResource,
-            include_synonyms: bool) -> _Result:
+def _broker(ctx: RequestContext, resource: _Resource, include_synonyms: bool) -> _Result:
     name = resource.resource_name
     if name not in ("", str(ctx.node.node_id)):
-        return _Result(error_code=ErrorCode.INVALID_REQUEST,
-                       error_message=f"Unexpected broker id, expected {ctx.node.node_id} "
-                                     f"or empty string, but received {name}",
-                       resource_type=CONFIG_RESOURCE_BROKER, resource_name=name, configs=[])
-    keys = resource.configuration_keys
+        return _error(resource, ErrorCode.INVALID_REQUEST,
+                      f"Unexpected broker id, expected {ctx.node.node_id} or empty string, "
+                      f"but received {name}")
+    layers = ctx.node.broker_config_layers()
+    if name == "":
+        # The cluster-wide default resource shows only what is set there (as Kafka does).
+        layers = layers.with_dynamic(layers.dynamic_default, {})
+        names = sorted(layers.dynamic_default)
+    else:
+        names = broker_config_names(layers)
     entries = []
-    for config_name, value in sorted(ctx.node.broker_properties.items()):
-        if keys is not None and config_name not in keys:
-            continue
-        source = ConfigSource.STATIC_BROKER_CONFIG
-        entries.append(_Entry(
-            name=config_name, value=value, read_only=True,
-            config_source=int(source), is_sensitive=False,
-            synonyms=[_Synonym(name=config_name, value=value, source=source)]
-            if include_synonyms else [],
-            config_type=int(ConfigType.STRING)))
+    for config_name in _wanted(resource, names):
+        config = describe_broker_config(config_name, layers)
+        entries.append(_entry(config, include_synonyms))
     return _Result(error_code=0, error_message=None, resource_type=CONFIG_RESOURCE_BROKER,
                    resource_name=name, configs=entries)
 
@@ -90,9 +91,6 @@ def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConf
         elif resource.resource_type == CONFIG_RESOURCE_BROKER:
             results.append(_broker(ctx, resource, include_synonyms))
         else:
-            results.append(_Result(
-                error_code=ErrorCode.INVALID_REQUEST,
-                error_message=f"Unsupported resource type {resource.resource_type}",
-                resource_type=resource.resource_type, resource_name=resource.resource_name,
-                configs=[]))
+            results.append(_error(resource, ErrorCode.INVALID_REQUEST,
+                                  f"Unsupported resource type {resource.resource_type}"))
     return DescribeConfigsResponse(throttle_time_ms=0, results=results)

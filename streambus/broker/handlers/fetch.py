@@ -112,10 +112,9 @@ def _read_partition(ctx: RequestContext, wanted: _Wanted, max_bytes: int, min_on
                               log_start_offset=log.log_start_offset, records=None)
     max_offset = last_stable_offset if isolation_level == _READ_COMMITTED else high_watermark
     try:
-        if wanted.fetch_offset > high_watermark:
-            raise OffsetOutOfRangeError(
-                f"fetch offset {wanted.fetch_offset} is beyond the high watermark "
-                f"{high_watermark}")
+        # An offset between the high watermark and the log end offset is in range and reads
+        # nothing yet; only offsets outside [log start, log end] are out of range (Kafka's
+        # LocalLog.read).
         result = log.read(wanted.fetch_offset, max_bytes, max_offset=max_offset,
                           min_one_batch=min_one_batch)
         records = result.records

@@ -9,6 +9,7 @@ from the producer's and the batch must be recompressed.
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.broker.server import CLOSE_CONNECTION
 from streambus.metadata.topic_config import LONG_MAX
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.produce import ProduceRequest, ProduceResponse
@@ -135,5 +136,9 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
         responses.append(ProduceResponse.TopicProduceResponse(
             name=topic_data.name, partition_responses=partitions))
     if acks == 0:
-        return None  # acks=0: the client reads no response (Kafka sends none)
+        # The client reads no response.  Kafka closes the connection when an acks=0 produce
+        # fails, the only way such a producer learns to refresh metadata and retry.
+        if any(p.error_code for t in responses for p in t.partition_responses):
+            return CLOSE_CONNECTION
+        return None
     return ProduceResponse(responses=responses, throttle_time_ms=0)
