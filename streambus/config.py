@@ -159,6 +159,21 @@ def _upper(value: Any) -> Any:
 
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
 
+_CLEANUP_POLICIES = ("delete", "compact")
+
+
+def _cleanup_policy(value: Any) -> Any:
+    """Kafka's LIST type: ``compact,delete`` (a YAML list works too), normalized to
+    comma-separated text."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    items = [str(item).strip() for item in items if str(item).strip()]
+    if not items or any(item not in _CLEANUP_POLICIES for item in items):
+        raise ValueError(f"must be a list of {', '.join(_CLEANUP_POLICIES)}, got {value!r}")
+    return ",".join(dict.fromkeys(items))
+
+
+CleanupPolicy = Annotated[str, BeforeValidator(_cleanup_policy)]
+
 
 # --------------------------------------------------------------------------- sections
 
@@ -351,6 +366,40 @@ class BrokerConfig(BaseModel):
     log_message_timestamp_type: Literal["CreateTime", "LogAppendTime"] = _kafka(
         "log.message.timestamp.type", "CreateTime"
     )
+    # Log lifecycle (retention, compaction, timestamps): defaults of the topic configs named in
+    # streambus/metadata/topic_config.py; the log.cleaner.* settings can also change at runtime
+    # through AlterConfigs.
+    log_cleanup_policy: CleanupPolicy = _kafka("log.cleanup.policy", "delete")
+    log_message_timestamp_before_max_ms: int = _kafka("log.message.timestamp.before.max.ms",
+                                                      INT64_MAX, ge=0, le=INT64_MAX)
+    log_message_timestamp_after_max_ms: int = _kafka("log.message.timestamp.after.max.ms",
+                                                     INT64_MAX, ge=0, le=INT64_MAX)
+    log_segment_delete_delay_ms: int = _kafka("log.segment.delete.delay.ms", 60000,
+                                              ge=0, le=INT64_MAX)
+    log_roll_jitter_ms: int = _kafka("log.roll.jitter.ms", 0, ge=0, le=INT64_MAX)
+    log_preallocate: bool = _kafka("log.preallocate", False)
+    min_insync_replicas: int = _kafka("min.insync.replicas", 1, ge=1, le=INT32_MAX)
+    unclean_leader_election_enable: bool = _kafka("unclean.leader.election.enable", False)
+    log_cleaner_enable: bool = _kafka("log.cleaner.enable", True)
+    # StreamBus runs one cleaner; 0 turns it off.
+    log_cleaner_threads: int = _kafka("log.cleaner.threads", 1, ge=0, le=1)
+    log_cleaner_backoff_ms: int = _kafka("log.cleaner.backoff.ms", 15000, ge=0, le=INT64_MAX)
+    log_cleaner_dedupe_buffer_size: int = _kafka("log.cleaner.dedupe.buffer.size", 134217728,
+                                                 ge=1024, le=INT64_MAX)
+    log_cleaner_io_buffer_size: int = _kafka("log.cleaner.io.buffer.size", 524288,
+                                             ge=0, le=INT32_MAX)
+    log_cleaner_io_buffer_load_factor: float = _kafka("log.cleaner.io.buffer.load.factor", 0.9,
+                                                      ge=0.01, le=1.0)
+    log_cleaner_io_max_bytes_per_second: float = _kafka("log.cleaner.io.max.bytes.per.second",
+                                                        1.7976931348623157e308, ge=0.0)
+    log_cleaner_delete_retention_ms: int = _kafka("log.cleaner.delete.retention.ms", 86400000,
+                                                  ge=0, le=INT64_MAX)
+    log_cleaner_min_compaction_lag_ms: int = _kafka("log.cleaner.min.compaction.lag.ms", 0,
+                                                    ge=0, le=INT64_MAX)
+    log_cleaner_max_compaction_lag_ms: int = _kafka("log.cleaner.max.compaction.lag.ms",
+                                                    INT64_MAX, ge=1, le=INT64_MAX)
+    log_cleaner_min_cleanable_ratio: float = _kafka("log.cleaner.min.cleanable.ratio", 0.5,
+                                                    ge=0.0, le=1.0)
 
     # Sections from the operations checklist; parsed and validated now, enforced elsewhere.
     security: SecurityConfig = SecurityConfig()

@@ -27,6 +27,7 @@ from streambus.broker.server import KafkaServer
 from streambus.config import BrokerConfig
 from streambus.metrics import BrokerMetrics
 from streambus.log.config import LogConfig
+from streambus.log.lifecycle import LogLifecycle
 from streambus.log.manager import LogManager
 from streambus.metadata import controller
 from streambus.metadata.image import MetadataImage
@@ -86,6 +87,7 @@ class BrokerNode:
             self.dispatcher, frame_bytes_max=config.socket_request_max_bytes, metrics=self.metrics
         )
         self._maintenance_task: asyncio.Task | None = None
+        self.log_lifecycle: LogLifecycle | None = None
         self._producer_id_next = 0
         self._producer_id_end = 0
 
@@ -113,6 +115,16 @@ class BrokerNode:
         self.metadata.subscribe(self.replica_manager.apply_image)
         await self.server.start()
         self._maintenance_task = asyncio.get_running_loop().create_task(self._maintenance())
+        # Retention and compaction (log.retention.check.interval.ms, log.cleaner.*).
+        self.log_lifecycle = LogLifecycle(
+            data_dir=self.data_dir, clock_ms=self.clock_ms,
+            partitions=lambda: [(p.log, p.effective_configs)
+                                for p in self.replica_manager.partitions.values()],
+            broker_properties=lambda: self.broker_config_layers().effective(),
+            retention_check_interval_ms=self.config.log_retention_check_interval_ms,
+            checkpoint=self.log_manager.checkpoint,
+        )
+        self.log_lifecycle.start()
         self.state = "serving"
         if self.metrics is not None:
             self.metrics.set_broker_state("serving")
@@ -128,6 +140,8 @@ class BrokerNode:
         if self._maintenance_task is not None:
             self._maintenance_task.cancel()
             self._maintenance_task = None
+        if self.log_lifecycle is not None:
+            await self.log_lifecycle.stop()
         if self.replica_manager is not None:
             self.replica_manager.close()  # wake parked fetches so they answer now
         await self.server.stop()

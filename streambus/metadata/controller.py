@@ -16,8 +16,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from streambus.metadata.image import CONFIG_RESOURCE_TOPIC, MetadataImage
-from streambus.metadata.topic_config import InvalidConfigError, validate_topic_configs
+from streambus.metadata.image import CONFIG_RESOURCE_BROKER, CONFIG_RESOURCE_TOPIC, MetadataImage
+from streambus.metadata.topic_config import (
+    BROKER_DYNAMIC_CONFIGS,
+    TOPIC_CONFIGS,
+    InvalidConfigError,
+    InvalidConfigRequestError,
+    apply_changes,
+    incremental_changes,
+    replacement_changes,
+    validate_broker_configs,
+    validate_topic_configs,
+)
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.metadata_records import (
     ConfigRecord,
@@ -33,6 +43,8 @@ __all__ = [
     "create_topic",
     "delete_topic",
     "allocate_producer_ids",
+    "alter_configs",
+    "create_partitions",
     "validate_topic_name",
     "PRODUCER_ID_BLOCK_SIZE",
     "TOPIC_NAME_LENGTH_MAX",
@@ -224,3 +236,140 @@ def allocate_producer_ids(image: MetadataImage, broker_id: int,
     record = ProducerIdsRecord(broker_id=broker_id, broker_epoch=-1,
                                next_producer_id=first + block_size)
     return [record], first
+
+
+def _check_config_resource(image: MetadataImage, resource_type: int, resource_name: str) -> None:
+    if resource_type == CONFIG_RESOURCE_TOPIC:
+        if resource_name not in image.topics_by_name:
+            raise ControllerError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                                  f"Topic {resource_name} does not exist")
+    elif resource_type == CONFIG_RESOURCE_BROKER:
+        # "" is the cluster-wide default; otherwise the id of a registered broker.
+        if resource_name and not (
+            resource_name.isdigit() and int(resource_name) in image.brokers
+        ):
+            raise ControllerError(ErrorCode.INVALID_REQUEST,
+                                  f"Unknown broker id or invalid broker resource name "
+                                  f"'{resource_name}'")
+    else:
+        raise ControllerError(ErrorCode.INVALID_REQUEST,
+                              f"Unsupported resource type {resource_type}")
+
+
+def alter_configs(
+    image: MetadataImage,
+    resource_type: int,
+    resource_name: str,
+    *,
+    replacement: Sequence[tuple[str, str | None]] | None = None,
+    operations: Sequence[tuple[str, int, str | None]] | None = None,
+) -> list[object]:
+    """ConfigRecords that change one resource's explicit configs.
+
+    Exactly one of ``replacement`` (AlterConfigs: the resource's configs become exactly these,
+    everything else returns to its default) and ``operations`` (IncrementalAlterConfigs:
+    SET/DELETE/APPEND/SUBTRACT of named configs) is given.  A record with a null value removes
+    an explicit config.  The whole resulting set is validated before anything is returned, so
+    a resource changes completely or not at all.
+
+    Raises:
+        ControllerError: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (unknown resource type or
+            broker, duplicate names, null values), INVALID_CONFIG (unknown name, bad value, a
+            broker config that cannot change at runtime).
+    """
+    assert (replacement is None) != (operations is None), "give replacement or operations"
+    _check_config_resource(image, resource_type, resource_name)
+    current = dict(image.configs.get((resource_type, resource_name), {}))
+    is_topic = resource_type == CONFIG_RESOURCE_TOPIC
+    try:
+        if replacement is not None:
+            changes = replacement_changes(current, replacement)
+        else:
+            assert operations is not None
+            changes = incremental_changes(
+                current, operations, TOPIC_CONFIGS if is_topic else BROKER_DYNAMIC_CONFIGS)
+        result = apply_changes(current, changes)
+        if is_topic:
+            validate_topic_configs(result)
+        else:
+            validate_broker_configs({name: result[name] for name in changes if name in result})
+    except InvalidConfigRequestError as exc:
+        raise ControllerError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    except InvalidConfigError as exc:
+        raise ControllerError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+    return [
+        ConfigRecord(resource_type=resource_type, resource_name=resource_name, name=name,
+                     value=value)
+        for name, value in sorted(changes.items())
+    ]
+
+
+def create_partitions(
+    image: MetadataImage,
+    name: str,
+    count: int,
+    assignments: Sequence[Sequence[int]] | None,
+    *,
+    usable_broker_ids: Sequence[int],
+) -> list[object]:
+    """PartitionRecords that grow topic ``name`` to ``count`` partitions (CreatePartitions).
+
+    New partitions keep the topic's replication factor; without ``assignments`` they are
+    placed round-robin like a new topic's, continuing from the existing partition count.
+
+    Raises:
+        ControllerError: UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS (not an increase, too
+            many), INVALID_REPLICA_ASSIGNMENT.
+    """
+    topic = image.topics_by_name.get(name)
+    if topic is None:
+        raise ControllerError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                              f"The topic '{name}' does not exist.")
+    current = len(topic.partitions)
+    if count < current:
+        raise ControllerError(ErrorCode.INVALID_PARTITIONS,
+                              f"The topic {name} currently has {current} partition(s); {count} "
+                              "would not be an increase.")
+    if count == current:
+        raise ControllerError(ErrorCode.INVALID_PARTITIONS,
+                              f"Topic already has {current} partition(s).")
+    if count > PARTITIONS_MAX:
+        raise ControllerError(ErrorCode.INVALID_PARTITIONS,
+                              f"Number of partitions is larger than {PARTITIONS_MAX}.")
+    brokers = sorted(usable_broker_ids)
+    replication_factor = max((len(p.replicas) for p in topic.partitions.values()), default=1)
+    added = count - current
+    if assignments:
+        if len(assignments) != added:
+            raise ControllerError(
+                ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                f"Attempted to add {added} additional partition(s), but only "
+                f"{len(assignments)} assignment(s) were specified.")
+        new_replicas = [list(replicas) for replicas in assignments]
+        for replicas in new_replicas:
+            if not replicas or len(set(replicas)) != len(replicas) or any(
+                r not in brokers for r in replicas
+            ):
+                raise ControllerError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                      f"Invalid replica assignment {replicas}")
+            if len(replicas) != replication_factor:
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"The manual partition assignment includes a partition with "
+                    f"{len(replicas)} replica(s), but this is not consistent with previous "
+                    f"partitions, which have {replication_factor} replica(s).")
+    else:
+        if replication_factor > len(brokers):
+            raise ControllerError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                                  f"Unable to replicate the partition {replication_factor} "
+                                  f"time(s): only {len(brokers)} broker(s) are registered.")
+        new_replicas = [
+            [brokers[(index + r) % len(brokers)] for r in range(replication_factor)]
+            for index in range(current, count)
+        ]
+    return [
+        PartitionRecord(partition_id=current + offset, topic_id=topic.topic_id,
+                        replicas=list(replicas), isr=list(replicas), leader=replicas[0],
+                        leader_epoch=0, partition_epoch=0)
+        for offset, replicas in enumerate(new_replicas)
+    ]

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from streambus.broker.dispatch import HandlerSpec
 from streambus.broker.handlers import (
+    alter_configs,
     api_versions,
+    create_partitions,
     create_topics,
+    delete_records,
     delete_topics,
     describe_cluster,
     describe_configs,
+    describe_log_dirs,
+    incremental_alter_configs,
     fetch,
     find_coordinator,
     init_producer_id,
@@ -39,5 +44,11 @@ def all_handlers() -> list[HandlerSpec]:
         (ApiKey.INIT_PRODUCER_ID, 0, 5, init_producer_id.handle, "InitProducerId"),
         (ApiKey.DESCRIBE_CONFIGS, 1, 4, describe_configs.handle, "DescribeConfigs"),
         (ApiKey.DESCRIBE_CLUSTER, 0, 1, describe_cluster.handle, "DescribeCluster"),
+        (ApiKey.DELETE_RECORDS, 0, 2, delete_records.handle, "DeleteRecords"),
+        (ApiKey.ALTER_CONFIGS, 0, 2, alter_configs.handle, "AlterConfigs"),
+        (ApiKey.DESCRIBE_LOG_DIRS, 1, 4, describe_log_dirs.handle, "DescribeLogDirs"),
+        (ApiKey.CREATE_PARTITIONS, 0, 3, create_partitions.handle, "CreatePartitions"),
+        (ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1, incremental_alter_configs.handle,
+         "IncrementalAlterConfigs"),
     ]
     return [HandlerSpec(int(key), low, high, fn, name) for key, low, high, fn, name in table]
