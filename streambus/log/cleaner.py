@@ -144,9 +144,8 @@ class CleanerConfig:
             enabled=properties.get("log.cleaner.enable", "true") == "true"
             and int(properties.get("log.cleaner.threads", "1")) > 0,
             dedupe_buffer_size=int(properties.get("log.cleaner.dedupe.buffer.size",
-                                                  str(cls.dedupe_buffer_size))),
-            io_buffer_size=int(properties.get("log.cleaner.io.buffer.size",
-                                              str(cls.io_buffer_size))),
+                                                  "134217728")),
+            io_buffer_size=int(properties.get("log.cleaner.io.buffer.size", "524288")),
             io_buffer_load_factor=float(properties.get("log.cleaner.io.buffer.load.factor",
                                                        "0.9")),
             # Double.MAX_VALUE (Kafka's default) means "no limit".
