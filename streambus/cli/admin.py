@@ -13,6 +13,12 @@ Commands::
         topics list [--exclude-internal]
         topics describe [NAME ...]
         topics delete NAME [NAME ...] [--if-exists]
+        topics alter NAME --partitions N [--validate-only]
+        configs describe (--topic NAME | --broker ID | --broker-defaults) [--all]
+        configs alter (--topic NAME | --broker ID | --broker-defaults)
+                      [--add-config K=V[,K=V...]] [--delete-config K[,K...]]
+                      [--append-config K=V] [--subtract-config K=V] [--validate-only]
+        log-dirs describe [--topic NAME ...]
 
 Exit codes: 0 success; 1 the broker answered with a Kafka error (printed on stderr as
 ``Error: NAME: message``); 2 usage error; 3 no broker reachable, connection lost or timed out.
@@ -22,6 +28,16 @@ ever grow: ``topics list`` -> ``{"topics": [topic...]}``; ``topics describe`` ->
 ``{"topics": [topic + "configs" + "partitions"...]}``; ``topics create`` -> a topic plus
 ``"created"``; ``topics delete`` -> ``{"deleted": [...], "missing": [...]}``. A topic is
 ``{"name", "topic_id", "internal", "partition_count", "replication_factor"}``.
+``topics alter`` -> ``{"name", "partition_count", "validate_only"}``; ``configs describe`` ->
+``{"resource": {"type", "name"}, "configs": [{"name", "value", "source", "read_only",
+"sensitive", "synonyms": [{"name", "value", "source"}]}]}``; ``configs alter`` ->
+``{"resource", "altered", "validate_only"}``; ``log-dirs describe`` -> ``{"log_dirs":
+[{"log_dir", "error", "total_bytes", "usable_bytes", "partitions": [{"topic", "partition",
+"size_bytes", "offset_lag"}]}]}``.
+
+``configs describe`` without ``--all`` shows only configs that differ from Kafka's defaults
+(any source but DEFAULT_CONFIG), as ``kafka-configs --describe`` does; ``configs alter`` uses
+IncrementalAlterConfigs, so configs not named keep their values.
 """
 
 from __future__ import annotations
@@ -35,7 +51,12 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import streambus
-from streambus.client.admin import AdminClient, connect_admin
+from streambus.client.admin import (
+    CONFIG_RESOURCE_BROKER,
+    CONFIG_RESOURCE_TOPIC,
+    AdminClient,
+    connect_admin,
+)
 from streambus.client.connection import parse_bootstrap_servers
 from streambus.client.errors import ClientError, KafkaApiError, KafkaConnectionError
 from streambus.protocol.error_codes import ErrorCode
@@ -135,7 +156,78 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("names", metavar="NAME", nargs="+")
     delete.add_argument("--if-exists", action="store_true",
                         help="succeed when a topic does not exist")
+
+    alter = actions.add_parser("alter", help="add partitions to a topic")
+    alter.add_argument("name", metavar="NAME")
+    alter.add_argument("--partitions", type=_positive_int, required=True,
+                       help="the new, larger partition count")
+    alter.add_argument("--validate-only", action="store_true",
+                       help="check the change without making it")
+    _add_config_commands(commands)
+    _add_log_dir_commands(commands)
     return parser
+
+
+def _add_config_target(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--topic", metavar="NAME", help="a topic's configs")
+    target.add_argument("--broker", metavar="ID", help="one broker's configs")
+    target.add_argument("--broker-defaults", action="store_true",
+                        help="the cluster-wide broker defaults (resource name \"\")")
+
+
+def _add_config_commands(commands: Any) -> None:
+    configs = commands.add_parser("configs", help="describe and alter topic and broker configs")
+    actions = configs.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                     parser_class=_Parser)
+    describe = actions.add_parser("describe", help="configs with their values and sources")
+    _add_config_target(describe)
+    describe.add_argument("--all", action="store_true",
+                          help="also configs that have Kafka's default value")
+    alter = actions.add_parser("alter", help="set, delete, append to or subtract from configs")
+    _add_config_target(alter)
+    alter.add_argument("--add-config", type=_config_list, action="append", default=[],
+                       metavar="K=V[,K=V...]",
+                       help="set configs; a list value goes in brackets: cleanup.policy=[compact,delete]")
+    alter.add_argument("--delete-config", action="append", default=[], metavar="K[,K...]",
+                       help="return configs to their defaults")
+    alter.add_argument("--append-config", type=_config_entry, action="append", default=[],
+                       metavar="K=V", help="add items to a list config")
+    alter.add_argument("--subtract-config", type=_config_entry, action="append", default=[],
+                       metavar="K=V", help="remove items from a list config")
+    alter.add_argument("--validate-only", action="store_true",
+                       help="check the change without making it")
+
+
+def _add_log_dir_commands(commands: Any) -> None:
+    log_dirs = commands.add_parser("log-dirs", help="describe the brokers' log directories")
+    actions = log_dirs.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                      parser_class=_Parser)
+    describe = actions.add_parser("describe", help="size and offset lag of each partition")
+    describe.add_argument("--topic", dest="topics", action="append", default=None,
+                          metavar="NAME", help="only these topics (repeatable)")
+
+
+def _config_list(text: str) -> list[tuple[str, str]]:
+    """``k1=v1,k2=[a,b]`` as kafka-configs' --add-config reads it."""
+    entries: list[tuple[str, str]] = []
+    depth, start = 0, 0
+    parts: list[str] = []
+    for index, char in enumerate(text):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    for part in parts:
+        key, value = _config_entry(part)
+        if value.startswith("[") and value.endswith("]"):
+            value = value[1:-1]
+        entries.append((key, value))
+    return entries
 
 
 # -- views ------------------------------------------------------------------------------
@@ -363,11 +455,146 @@ def _delete(admin: AdminClient, args: argparse.Namespace, out: Output) -> int:
     return EXIT_KAFKA_ERROR if failures else EXIT_OK
 
 
-_COMMANDS: dict[str, Callable[[AdminClient, argparse.Namespace, Output], int]] = {
-    "create": _create,
-    "list": _list,
-    "describe": _describe,
-    "delete": _delete,
+def _alter_partitions(admin: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    result = admin.create_partitions(args.name, args.partitions, validate_only=args.validate_only)
+    _raise_for(result.error_code, result.error_message, args.name)
+    if out.mode == "json":
+        out.json({"name": args.name, "partition_count": args.partitions,
+                  "validate_only": args.validate_only})
+    elif args.validate_only:
+        out.text(f"Topic {args.name} can have {args.partitions} partitions.")
+    else:
+        out.text(f"Topic {args.name} now has {args.partitions} partitions.")
+    return EXIT_OK
+
+
+#: DescribeConfigs ``config_source`` on the wire (Kafka's DescribeConfigsResponse.ConfigSource).
+CONFIG_SOURCE_NAMES = {
+    0: "UNKNOWN", 1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG",
+    3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG",
+    6: "DYNAMIC_BROKER_LOGGER_CONFIG", 7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG",
+}
+_CONFIG_SOURCE_DEFAULT = 5
+
+
+def _config_resource(args: argparse.Namespace) -> tuple[int, str, str]:
+    """(resource type, resource name, label) of --topic/--broker/--broker-defaults."""
+    if args.topic is not None:
+        return CONFIG_RESOURCE_TOPIC, args.topic, f"topic {args.topic}"
+    if args.broker is not None:
+        if not args.broker.isdigit():
+            raise UsageError(f"--broker takes a broker id, not {args.broker!r}")
+        return CONFIG_RESOURCE_BROKER, args.broker, f"broker {args.broker}"
+    return CONFIG_RESOURCE_BROKER, "", "the broker defaults"
+
+
+def _resource_json(resource_type: int, name: str) -> dict[str, Any]:
+    kind = "topic" if resource_type == CONFIG_RESOURCE_TOPIC else "broker"
+    return {"type": kind, "name": name}
+
+
+def _configs_describe(admin: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    resource_type, name, label = _config_resource(args)
+    [result] = admin.describe_configs([(resource_type, name)])
+    _raise_for(result.error_code, result.error_message, name or label)
+    entries = sorted(result.configs, key=lambda e: e.name)
+    if not args.all:
+        entries = [e for e in entries if e.config_source != _CONFIG_SOURCE_DEFAULT]
+    if out.mode == "json":
+        out.json({"resource": _resource_json(resource_type, name), "configs": [
+            {"name": e.name, "value": e.value, "read_only": e.read_only,
+             "sensitive": e.is_sensitive,
+             "source": CONFIG_SOURCE_NAMES.get(e.config_source, str(e.config_source)),
+             "synonyms": [{"name": s.name, "value": s.value,
+                           "source": CONFIG_SOURCE_NAMES.get(s.source, str(s.source))}
+                          for s in e.synonyms]}
+            for e in entries]})
+    elif entries:
+        out.text(format_table(
+            ("CONFIG", "VALUE", "SOURCE", "READ_ONLY"),
+            [(e.name, "(sensitive)" if e.is_sensitive else e.value,
+              CONFIG_SOURCE_NAMES.get(e.config_source, str(e.config_source)), e.read_only)
+             for e in entries]))
+    else:
+        out.text(f"No configs of {label} differ from the defaults.")
+    return EXIT_OK
+
+
+def _config_operations(args: argparse.Namespace) -> list[tuple[str, int, str | None]]:
+    operations: list[tuple[str, int, str | None]] = []
+    for entries in args.add_config:
+        operations += [(key, 0, value) for key, value in entries]
+    for names in args.delete_config:
+        operations += [(key.strip(), 1, None) for key in names.split(",") if key.strip()]
+    operations += [(key, 2, value) for key, value in args.append_config]
+    operations += [(key, 3, value) for key, value in args.subtract_config]
+    if not operations:
+        raise UsageError("nothing to alter: give --add-config, --delete-config, "
+                         "--append-config or --subtract-config")
+    return operations
+
+
+def _configs_alter(admin: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    resource_type, name, label = _config_resource(args)
+    operations = _config_operations(args)
+    result = admin.incremental_alter_configs(resource_type, name, operations,
+                                             validate_only=args.validate_only)
+    _raise_for(result.error_code, result.error_message, name or label)
+    if out.mode == "json":
+        out.json({"resource": _resource_json(resource_type, name),
+                  "altered": not args.validate_only, "validate_only": args.validate_only})
+    elif args.validate_only:
+        out.text(f"The config change for {label} is valid.")
+    else:
+        out.text(f"Completed updating config for {label}.")
+    return EXIT_OK
+
+
+def _log_dirs_describe(admin: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    response = admin.describe_log_dirs(args.topics)
+    _raise_for(response.error_code, None, "log-dirs")
+    documents = []
+    for result in response.results:
+        partitions = sorted(
+            ((topic.name, p.partition_index, p.partition_size, p.offset_lag)
+             for topic in result.topics for p in topic.partitions))
+        documents.append({
+            "log_dir": result.log_dir,
+            "error": None if result.error_code == ErrorCode.NONE
+            else ErrorCode.for_code(result.error_code).name,
+            "total_bytes": result.total_bytes if result.total_bytes >= 0 else None,
+            "usable_bytes": result.usable_bytes if result.usable_bytes >= 0 else None,
+            "partitions": [{"topic": t, "partition": i, "size_bytes": size, "offset_lag": lag}
+                           for t, i, size, lag in partitions],
+        })
+    if out.mode == "json":
+        out.json({"log_dirs": documents})
+        return EXIT_OK
+    blocks = []
+    for document in documents:
+        summary = format_table(("LOG_DIR", "ERROR", "TOTAL_BYTES", "USABLE_BYTES"),
+                               [(document["log_dir"], document["error"],
+                                 document["total_bytes"], document["usable_bytes"])])
+        rows = [(p["topic"], p["partition"], p["size_bytes"], p["offset_lag"])
+                for p in document["partitions"]]
+        if rows:
+            summary += "\n\n" + format_table(("TOPIC", "PARTITION", "SIZE_BYTES", "OFFSET_LAG"),
+                                              rows)
+        blocks.append(summary)
+    if blocks:
+        out.text("\n\n".join(blocks))
+    return EXIT_OK
+
+
+_COMMANDS: dict[tuple[str, str], Callable[[AdminClient, argparse.Namespace, Output], int]] = {
+    ("topics", "create"): _create,
+    ("topics", "list"): _list,
+    ("topics", "describe"): _describe,
+    ("topics", "delete"): _delete,
+    ("topics", "alter"): _alter_partitions,
+    ("configs", "describe"): _configs_describe,
+    ("configs", "alter"): _configs_alter,
+    ("log-dirs", "describe"): _log_dirs_describe,
 }
 
 
@@ -405,7 +632,10 @@ def main(argv: Sequence[str] | None = None, *, connect: Connect = _connect,
         return EXIT_KAFKA_ERROR
     try:
         with admin:
-            return _COMMANDS[args.action](admin, args, out)
+            return _COMMANDS[(args.resource, args.action)](admin, args, out)
+    except UsageError as exc:
+        out.error(exc)
+        return EXIT_USAGE
     except KafkaConnectionError as exc:
         out.error(exc)
         return EXIT_CONNECTION_FAILED

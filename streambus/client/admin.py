@@ -1,4 +1,5 @@
-"""Topic administration over one broker connection: Metadata, CreateTopics, DeleteTopics, DescribeConfigs.
+"""Topic administration over one broker connection: Metadata, CreateTopics, DeleteTopics,
+DescribeConfigs, IncrementalAlterConfigs, CreatePartitions, DescribeLogDirs.
 
 This module owns turning admin intentions into version-correct requests (the fields that differ
 between versions are chosen here and nowhere else) and returning the broker's responses in one
@@ -20,15 +21,28 @@ from typing import Any, Protocol
 from streambus.client.connection import BrokerConnection, parse_bootstrap_servers
 from streambus.client.errors import KafkaConnectionError, KafkaProtocolError
 from streambus.protocol.api_keys import ApiKey
+from streambus.protocol.messages.create_partitions import (
+    CreatePartitionsRequest,
+    CreatePartitionsResponse,
+)
 from streambus.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
 from streambus.protocol.messages.delete_topics import DeleteTopicsRequest
 from streambus.protocol.messages.describe_configs import (
     DescribeConfigsRequest,
     DescribeConfigsResponse,
 )
+from streambus.protocol.messages.describe_log_dirs import (
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+)
+from streambus.protocol.messages.incremental_alter_configs import (
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+)
 from streambus.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
 __all__ = [
+    "CONFIG_RESOURCE_BROKER",
     "CONFIG_RESOURCE_TOPIC",
     "AdminClient",
     "DeletedTopic",
@@ -38,6 +52,8 @@ __all__ = [
 
 #: DescribeConfigs ``resource_type`` for topics (Kafka's ConfigResource.Type.TOPIC).
 CONFIG_RESOURCE_TOPIC = 2
+#: ... and for brokers; resource name "" is the cluster-wide default (ConfigResource.Type.BROKER).
+CONFIG_RESOURCE_BROKER = 4
 
 
 class Transport(Protocol):
@@ -139,6 +155,65 @@ class AdminClient:
         if missing:
             raise KafkaProtocolError(f"DescribeConfigs response lacks topics {missing}")
         return results
+
+    def describe_configs(
+        self, resources: Sequence[tuple[int, str]], include_synonyms: bool = True
+    ) -> list[DescribeConfigsResponse.DescribeConfigsResult]:
+        """Every config of each (resource type, name), in request order, with sources and
+        (v1+) synonyms; errors stay in each result's ``error_code``."""
+        version = self.transport.version_for(ApiKey.DESCRIBE_CONFIGS)
+        request = DescribeConfigsRequest(resources=[
+            DescribeConfigsRequest.DescribeConfigsResource(
+                resource_type=resource_type, resource_name=name, configuration_keys=None)
+            for resource_type, name in resources
+        ])
+        if version >= 1:
+            request.include_synonyms = include_synonyms
+        return list(self.transport.send(request, version).results)
+
+    def incremental_alter_configs(
+        self, resource_type: int, resource_name: str,
+        operations: Sequence[tuple[str, int, str | None]], validate_only: bool = False,
+    ) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse:
+        """Apply (name, operation, value) changes to one resource (KIP-339 operations:
+        0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT); the result carries the error, if any."""
+        version = self.transport.version_for(ApiKey.INCREMENTAL_ALTER_CONFIGS)
+        request = IncrementalAlterConfigsRequest(
+            resources=[IncrementalAlterConfigsRequest.AlterConfigsResource(
+                resource_type=resource_type, resource_name=resource_name,
+                configs=[IncrementalAlterConfigsRequest.AlterableConfig(
+                    name=name, config_operation=operation, value=value)
+                    for name, operation, value in operations])],
+            validate_only=validate_only)
+        [result] = self.transport.send(request, version).responses
+        return result
+
+    def create_partitions(
+        self, name: str, count: int, validate_only: bool = False
+    ) -> CreatePartitionsResponse.CreatePartitionsTopicResult:
+        """Grow topic ``name`` to ``count`` partitions, placed by the broker."""
+        version = self.transport.version_for(ApiKey.CREATE_PARTITIONS)
+        request = CreatePartitionsRequest(
+            topics=[CreatePartitionsRequest.CreatePartitionsTopic(name=name, count=count,
+                                                                  assignments=None)],
+            timeout_ms=self.timeout_ms, validate_only=validate_only)
+        [result] = self.transport.send(request, version).results
+        return result
+
+    def describe_log_dirs(self, topics: Sequence[str] | None = None) -> DescribeLogDirsResponse:
+        """Log directories with each partition's size (all partitions when ``topics`` is
+        None; otherwise every partition of the named topics, found through Metadata)."""
+        version = self.transport.version_for(ApiKey.DESCRIBE_LOG_DIRS)
+        request = DescribeLogDirsRequest(topics=None)
+        if topics is not None:
+            metadata = self.metadata(list(topics))
+            request.topics = [
+                DescribeLogDirsRequest.DescribableLogDirTopic(
+                    topic=topic.name or "",
+                    partitions=sorted(p.partition_index for p in topic.partitions))
+                for topic in metadata.topics if topic.partitions
+            ]
+        return self.transport.send(request, version)
 
     def close(self) -> None:
         if not self._closed:

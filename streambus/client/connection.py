@@ -56,6 +56,9 @@ CLIENT_VERSIONS: Mapping[int, tuple[int, int]] = {
     ApiKey.CREATE_TOPICS: (0, 7),
     ApiKey.DELETE_TOPICS: (0, 6),
     ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
+    ApiKey.CREATE_PARTITIONS: (0, 3),
+    ApiKey.DESCRIBE_LOG_DIRS: (1, 4),
 }
 
 #: The largest response accepted; a bigger size prefix means a confused or hostile peer.
