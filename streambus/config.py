@@ -41,6 +41,8 @@ from pydantic import model_validator
 __all__ = [
     "AclEntry",
     "BrokerConfig",
+    "ListenerConfig",
+    "ListenerSpec",
     "ConfigError",
     "ProfilingConfig",
     "SecurityConfig",
@@ -205,7 +207,13 @@ class SecurityConfig(BaseModel):
     auth_mechanism: Annotated[SaslMechanism, BeforeValidator(_upper)] = "SCRAM-SHA-256"
     users_file: UserPath | None = None
     super_users: tuple[str, ...] = Field(default=(), max_length=SUPER_USER_COUNT_MAX)
-    # Empty means "only auth_mechanism"; see `enabled_mechanisms`.
+    # Kafka's ssl.client.auth: "required" makes the listener mTLS, the certificate subject
+    # becoming the principal; "requested" verifies a certificate when one is sent.
+    tls_client_auth: Literal["none", "requested", "required"] = "none"
+    # Kafka's allow.everyone.if.no.acl.found; unset means false when any listener
+    # authenticates clients, true otherwise.
+    allow_everyone_if_no_acl_found: bool | None = None
+    # Empty means all of PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; see `enabled_mechanisms`.
     sasl_enabled_mechanisms: tuple[Annotated[SaslMechanism, BeforeValidator(_upper)], ...] = Field(
         default=(), max_length=3
     )
@@ -224,8 +232,47 @@ class SecurityConfig(BaseModel):
 
     @property
     def enabled_mechanisms(self) -> tuple[str, ...]:
-        """The SASL mechanisms the broker offers in SaslHandshake."""
-        return self.sasl_enabled_mechanisms or (self.auth_mechanism,)
+        """The SASL mechanisms the broker offers in SaslHandshake, ``auth_mechanism`` first."""
+        offered = self.sasl_enabled_mechanisms or ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+        return (self.auth_mechanism,) + tuple(m for m in offered if m != self.auth_mechanism)
+
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+#: Kafka's SecurityProtocol ids, as RegisterBrokerRecord carries them.
+SECURITY_PROTOCOL_IDS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+LISTENER_COUNT_MAX = 16
+
+
+class ListenerConfig(BaseModel):
+    """An extra Kafka listener (an item of the ``listeners:`` list), besides ``listen``."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
+    listen: HostPort
+    advertised_listen: HostPort | None = None
+    security_protocol: Annotated[SecurityProtocol, BeforeValidator(_upper)] = "PLAINTEXT"
+
+
+class ListenerSpec(BaseModel):
+    """A listener resolved from the config: what to bind and how clients must talk to it."""
+
+    model_config = _STRICT
+
+    name: str
+    host: str
+    port: int
+    advertised_host: str
+    advertised_port: int
+    security_protocol: SecurityProtocol
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
 
 # Kafka's AclOperation names, keyed by a spelling-insensitive form so "DescribeConfigs",
@@ -358,6 +405,8 @@ class BrokerConfig(BaseModel):
     group_initial_rebalance_delay_ms: int = _kafka("group.initial.rebalance.delay.ms", 3000,
                                                    ge=0, le=INT32_MAX)
     queued_max_requests: int = _kafka("queued.max.requests", 500, ge=1, le=1_000_000)
+    # KIP-368: SASL sessions last this long, then clients must re-authenticate; 0 = forever.
+    connections_max_reauth_ms: int = _kafka("connections.max.reauth.ms", 0, ge=0, le=INT64_MAX)
     connections_max_idle_ms: int = _kafka("connections.max.idle.ms", 600000, ge=1, le=INT64_MAX)
     fetch_max_bytes: int = _kafka("fetch.max.bytes", 57671680, ge=1024, le=INT32_MAX)
     compression_type: Literal["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] = (
@@ -403,6 +452,8 @@ class BrokerConfig(BaseModel):
 
     # Sections from the operations checklist; parsed and validated now, enforced elsewhere.
     security: SecurityConfig = SecurityConfig()
+    # Extra listeners (e.g. SASL_SSL for clients besides a PLAINTEXT `listen` on loopback).
+    listeners: tuple[ListenerConfig, ...] = Field(default=(), max_length=LISTENER_COUNT_MAX)
     acls: tuple[AclEntry, ...] = Field(default=(), max_length=ACL_COUNT_MAX)
     tracing: TracingConfig = TracingConfig()
     profiling: ProfilingConfig = ProfilingConfig()
@@ -419,7 +470,66 @@ class BrokerConfig(BaseModel):
         kafka_address = self.listen_host_port
         if kafka_address == self.http_host_port and kafka_address[1] != 0:
             raise ValueError(f"http_listen: {self.http_listen} is the same address as listen")
+        specs = self.listener_specs
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"listeners: listener names must be unique, got {names} (the "
+                             "listen address is named after its security protocol)")
+        for spec in specs[1:]:
+            if _is_wildcard(spec.advertised_host):
+                raise ValueError(f"listeners: {spec.name} needs advertised_listen, clients "
+                                 f"cannot connect to {spec.advertised_host!r}")
+        if any(spec.uses_tls for spec in specs) and (
+                self.security.tls_cert is None or self.security.tls_key is None):
+            raise ValueError("security: tls_cert and tls_key are required by SSL and SASL_SSL "
+                             "listeners")
+        if self.security.tls_client_auth != "none" and self.security.tls_ca is None:
+            raise ValueError("security: tls_ca is required when tls_client_auth is "
+                             f"{self.security.tls_client_auth}")
         return self
+
+    @property
+    def primary_security_protocol(self) -> str:
+        """The seed's single-listener form: auth_enabled and tls_enabled pick the protocol."""
+        security = self.security
+        if security.auth_enabled:
+            return "SASL_SSL" if security.tls_enabled else "SASL_PLAINTEXT"
+        return "SSL" if security.tls_enabled else "PLAINTEXT"
+
+    @property
+    def listener_specs(self) -> list[ListenerSpec]:
+        """Every Kafka listener, ``listen`` first (named after its protocol), then ``listeners``."""
+        host, port = self.listen_host_port
+        advertised_host, advertised_port = self.advertised_host_port
+        protocol = self.primary_security_protocol
+        specs = [ListenerSpec(name=protocol, host=host, port=port,
+                              advertised_host=advertised_host, advertised_port=advertised_port,
+                              security_protocol=protocol)]
+        for listener in self.listeners:
+            host, port = parse_host_port(listener.listen)
+            advertised_host, advertised_port = parse_host_port(
+                listener.advertised_listen or listener.listen)
+            specs.append(ListenerSpec(name=listener.name.upper(), host=host, port=port,
+                                      advertised_host=advertised_host,
+                                      advertised_port=advertised_port,
+                                      security_protocol=listener.security_protocol))
+        return specs
+
+    @property
+    def authenticates_clients(self) -> bool:
+        """Whether any listener establishes identities (SASL, or TLS client certificates)."""
+        return any(spec.uses_sasl or (spec.uses_tls and self.security.tls_client_auth != "none")
+                   for spec in self.listener_specs)
+
+    @property
+    def authorizer_enabled(self) -> bool:
+        """ACLs are enforced when clients authenticate or ACLs / super users are configured."""
+        return bool(self.authenticates_clients or self.acls or self.security.super_users)
+
+    @property
+    def allow_everyone_if_no_acl_found(self) -> bool:
+        configured = self.security.allow_everyone_if_no_acl_found
+        return (not self.authenticates_clients) if configured is None else configured
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -555,7 +665,7 @@ def environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """
     names: dict[str, str] = {}
     for key in _FIELD_BY_KEY:
-        if key not in _SECTION_MODELS and key != "acls":
+        if key not in _SECTION_MODELS and key not in ("acls", "listeners"):
             names[ENV_PREFIX + key.upper().replace(".", "_")] = key
     for section, model in _SECTION_MODELS.items():
         for field in model.model_fields:
@@ -579,6 +689,8 @@ def _known_keys(location: tuple[int | str, ...]) -> list[str]:
     model = _SECTION_MODELS.get(str(location[0]))
     if model is None and location[0] == "acls":
         model = AclEntry
+    if model is None and location[0] == "listeners":
+        model = ListenerConfig
     return list(model.model_fields) if model else []
 
 
@@ -625,11 +737,12 @@ def check_paths(config: BrokerConfig) -> list[str]:
     elif config.data_dir.is_dir() and not os.access(config.data_dir, os.W_OK | os.X_OK):
         problems.append(f"data_dir: {config.data_dir} is not writable")
     security = config.security
+    uses_tls = any(spec.uses_tls for spec in config.listener_specs)
     named_files = {
-        "security.tls_cert": security.tls_cert if security.tls_enabled else None,
-        "security.tls_key": security.tls_key if security.tls_enabled else None,
-        "security.tls_ca": security.tls_ca if security.tls_enabled else None,
-        "security.users_file": security.users_file if security.auth_enabled else None,
+        "security.tls_cert": security.tls_cert if uses_tls else None,
+        "security.tls_key": security.tls_key if uses_tls else None,
+        "security.tls_ca": security.tls_ca if uses_tls else None,
+        "security.users_file": security.users_file,
     }
     for key, path in named_files.items():
         if path is not None and not path.is_file():
@@ -645,14 +758,6 @@ def check_not_yet_supported(config: BrokerConfig) -> list[str]:
     this list when the feature lands.
     """
     problems: list[str] = []
-    security = config.security
-    if security.tls_enabled:
-        problems.append("security.tls_enabled: TLS listeners are not supported by this build yet")
-    if security.auth_enabled:
-        problems.append("security.auth_enabled: SASL authentication is not supported by this "
-                        "build yet")
-    if config.acls:
-        problems.append("acls: authorization is not supported by this build yet")
     if config.tracing.enabled:
         problems.append("tracing.enabled: tracing is not supported by this build yet")
     if config.profiling.enabled:

@@ -46,6 +46,8 @@ PROTOCOL_ERROR_REASONS = (
     "unsupported_version",
     "http_on_kafka_port",
     "tls_on_plaintext_port",  # A TLS ClientHello sent to a PLAINTEXT listener.
+    "sasl_illegal_state",  # A request a SASL listener may not serve in its current state.
+    "sasl_session_expired",  # A request after the KIP-368 session lifetime ran out.
     "corrupt_record",
 )
 
@@ -120,6 +122,14 @@ class BrokerMetrics:
             reason: self.protocol_errors.labels(reason) for reason in PROTOCOL_ERROR_REASONS
         }
         self._request_children: dict[str, tuple[Any, Any]] = {}
+        self.authentications = Counter(
+            "streambus_security_authentications",
+            "SASL authentications, by mechanism and result (ok or failed).",
+            ["mechanism", "result"], registry=registry)
+        self.authorization_denied = Counter(
+            "streambus_security_authorization_denied",
+            "Requests or resources refused by ACLs, by operation and resource type.",
+            ["operation", "resource_type"], registry=registry)
         self._error_children: dict[tuple[str, str], Any] = {}
         self._messages_in_children: dict[str, Any] = {}
         self._partitions: set[tuple[str, int]] = set()
@@ -195,6 +205,16 @@ class BrokerMetrics:
         if child is None:
             raise ValueError(f"unknown protocol error reason {reason!r}")
         child.inc()
+
+    # ----------------------------------------------------------------- security
+
+    def record_authentication(self, mechanism: str, *, ok: bool) -> None:
+        """Count one SASL authentication; `mechanism` is one of the three SASL names."""
+        self.authentications.labels(mechanism, "ok" if ok else "failed").inc()
+
+    def record_authorization_denied(self, operation: str, resource_type: str) -> None:
+        """Count one denial; both labels come from Kafka's fixed enums (bounded)."""
+        self.authorization_denied.labels(operation, resource_type).inc()
 
     # ----------------------------------------------------------------- log
 

@@ -128,6 +128,9 @@ class FakeBrokerNode:
     def health(self) -> dict[str, Any]:
         return {"state": self.state, "node_id": self.config.node_id}
 
+    def reload_tls(self) -> bool:  # SIGHUP
+        return False
+
 
 def test_run_broker_serves_until_sigterm_then_stops_gracefully(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture

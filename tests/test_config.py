@@ -106,12 +106,9 @@ profiling:
   enabled: true
   listen_addr: localhost:6060
 """)
-    # Parsed and validated in full, but refused at load time until the features exist: a
-    # broker that ignored `tls_enabled: true` would look secure and not be.
+    # Parsed and validated in full; security is served, the rest is refused at load time
+    # until the features exist.
     assert validate_config(path, {}, environ=NO_ENV) == [
-        "security.tls_enabled: TLS listeners are not supported by this build yet",
-        "security.auth_enabled: SASL authentication is not supported by this build yet",
-        "acls: authorization is not supported by this build yet",
         "tracing.enabled: tracing is not supported by this build yet",
         "profiling.enabled: the profiling endpoint is not supported by this build yet",
     ]
@@ -120,7 +117,10 @@ profiling:
     config = BrokerConfig.model_validate(yaml.safe_load(Path(path).read_text()))
     assert config.security.tls_enabled is True
     assert config.security.min_tls_version == "1.3"
-    assert config.security.enabled_mechanisms == ("SCRAM-SHA-256",)
+    # auth_mechanism first, then every other mechanism unless sasl_enabled_mechanisms narrows.
+    assert config.security.enabled_mechanisms == ("SCRAM-SHA-256", "PLAIN", "SCRAM-SHA-512")
+    assert config.primary_security_protocol == "SASL_SSL"
+    assert config.authorizer_enabled and not config.allow_everyone_if_no_acl_found
     assert [acl.operations for acl in config.acls] == [("write",), ("read",)]
     assert config.acls[0].resources == ("topic:events",)
     assert config.tracing.sampling_rate == 0.1
@@ -325,3 +325,34 @@ def test_data_dir_that_is_a_file_is_rejected(tmp_path: Path) -> None:
     assert validate_config(None, {"data_dir": str(not_a_directory)}, environ=NO_ENV) == [
         f"data_dir: {not_a_directory} exists and is not a directory"
     ]
+
+
+def test_listener_forms(tmp_path: Path) -> None:
+    """The seed's single listener takes its protocol from tls_enabled/auth_enabled; `listeners`
+    adds more, each with its own protocol and a unique name."""
+    for name in ("server.crt", "server.key", "users.yaml"):
+        (tmp_path / name).write_text("x")
+    tls = {"security.tls_cert": str(tmp_path / "server.crt"),
+           "security.tls_key": str(tmp_path / "server.key")}
+    plain = load_config(None, {}, environ=NO_ENV)
+    assert [(s.name, s.security_protocol) for s in plain.listener_specs] == [("PLAINTEXT",
+                                                                              "PLAINTEXT")]
+    assert not plain.authorizer_enabled
+    ssl_only = load_config(None, {"security.tls_enabled": True, **tls}, environ=NO_ENV)
+    assert ssl_only.primary_security_protocol == "SSL"
+    both = load_config(None, {
+        "security.auth_enabled": True, "security.users_file": str(tmp_path / "users.yaml"),
+        "listeners": [{"name": "internal", "listen": "127.0.0.1:9094",
+                       "security_protocol": "plaintext"},
+                      {"name": "secure", "listen": "127.0.0.1:9095",
+                       "security_protocol": "SASL_SSL"}], **tls}, environ=NO_ENV)
+    assert [(s.name, s.port, s.security_protocol) for s in both.listener_specs] == [
+        ("SASL_PLAINTEXT", 9092, "SASL_PLAINTEXT"), ("INTERNAL", 9094, "PLAINTEXT"),
+        ("SECURE", 9095, "SASL_SSL")]
+    problems = validate_config(None, {"listeners": [
+        {"name": "x", "listen": "127.0.0.1:9095", "security_protocol": "SSL"}]}, environ=NO_ENV)
+    assert problems == ["security: tls_cert and tls_key are required by SSL and SASL_SSL "
+                        "listeners"]
+    problems = validate_config(None, {"listeners": [
+        {"name": "plaintext", "listen": "127.0.0.1:9095"}]}, environ=NO_ENV)
+    assert "listener names must be unique" in problems[0]

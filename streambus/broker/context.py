@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streambus.protocol.headers import RequestHeader
 
@@ -20,3 +20,8 @@ class RequestContext:
     client_host: str
     node: "BrokerNode"
     connection_id: int
+    principal: str = "User:ANONYMOUS"
+    """Kafka principal of the connection (``User:name``); ACL checks use it with client_host."""
+    listener_name: str = "PLAINTEXT"
+    sasl: Any = None
+    """The connection's `streambus.security.sasl.session.SaslSession` on SASL listeners."""

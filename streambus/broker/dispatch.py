@@ -70,6 +70,9 @@ class Dispatcher:
 
     def handle_frame(self, connection: "KafkaConnection", frame: memoryview) -> Any:
         started = time.perf_counter()
+        sasl = connection.sasl
+        if sasl is not None and sasl.raw_tokens:
+            return self._raw_sasl_token(connection, frame)
         try:
             header, body_offset = decode_request_header(frame)
         except ProtocolError as exc:
@@ -83,6 +86,8 @@ class Dispatcher:
                 "unknown_api_key", f"unsupported API key {api_key} (version {version})"
             )
             return None
+        if sasl is not None and not sasl.allows(api_key):
+            return self._refuse_before_authentication(connection, spec, header, started)
         if version > spec.max_version or version < spec.min_version:
             return self._unsupported_version(connection, spec, header, started)
         if self._capture_dir is not None:
@@ -100,6 +105,9 @@ class Dispatcher:
             client_host=connection.client_host,
             node=self.node,
             connection_id=connection.connection_id,
+            principal=connection.principal if sasl is None else (sasl.principal or ""),
+            listener_name=connection.listener_name,
+            sasl=sasl,
         )
         try:
             response = spec.handle(context, request)
@@ -161,6 +169,45 @@ class Dispatcher:
                 spec.name, time.perf_counter() - started,
                 (ErrorCode.for_code(error_code),) if error_code else (),
             )
+
+    # -- SASL (KIP-43, KIP-152, KIP-368) -------------------------------------------------------
+
+    def _refuse_before_authentication(self, connection: "KafkaConnection", spec: HandlerSpec,
+                                      header: Any, started: float) -> Any:
+        """A request the connection's SASL state does not allow: close, after an
+        ILLEGAL_SASL_STATE answer where Kafka sends one (mid-authentication)."""
+        sasl = connection.sasl
+        if sasl.authenticated:  # the KIP-368 session expired
+            connection.protocol_error("sasl_session_expired",
+                                      f"{spec.name} after the SASL session of "
+                                      f"{connection.principal} expired")
+            return None
+        mid_authentication = sasl.state.value == "authenticate"
+        message = sasl.illegal_request(spec.api_key)
+        if self.metrics is not None:
+            self.metrics.record_protocol_error("sasl_illegal_state")
+        logger.info("connection %d from %s: %s; closing", connection.connection_id,
+                    connection.client_host, message)
+        response = self._error_response(spec.api_key, ErrorCode.ILLEGAL_SASL_STATE)
+        valid_min, valid_max = RESPONSES[spec.api_key].VALID_VERSIONS
+        if (mid_authentication or spec.api_key == ApiKey.SASL_AUTHENTICATE) \
+                and response is not None and valid_min <= header.api_version <= valid_max \
+                and spec.min_version <= header.api_version <= spec.max_version:
+            if hasattr(response, "error_message"):
+                response.error_message = message
+            return self._encode(spec, header, response, started)
+        return CLOSE_CONNECTION
+
+    def _raw_sasl_token(self, connection: "KafkaConnection", frame: memoryview) -> Any:
+        """After SaslHandshake v0 the client sends bare size-prefixed tokens (no Kafka header)
+        and reads bare size-prefixed answers; a failure can only close the connection."""
+        from streambus.security.sasl import SaslAuthenticationError
+
+        try:
+            answer = connection.sasl.receive_raw_token(bytes(frame))
+        except SaslAuthenticationError:
+            return CLOSE_CONNECTION
+        return [_SIZE.pack(len(answer)), answer]
 
     # -- error answers ------------------------------------------------------------------------
 

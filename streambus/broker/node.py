@@ -24,7 +24,7 @@ from streambus.broker.fetch_session import FetchSessionCache
 from streambus.broker.handlers import all_handlers
 from streambus.broker.replica_manager import ReplicaManager
 from streambus.broker.server import KafkaServer
-from streambus.config import BrokerConfig
+from streambus.config import SECURITY_PROTOCOL_IDS, BrokerConfig, ListenerSpec
 from streambus.metrics import BrokerMetrics
 from streambus.log.config import LogConfig
 from streambus.log.lifecycle import LogLifecycle
@@ -34,6 +34,10 @@ from streambus.metadata.image import MetadataImage
 from streambus.metadata.store import MetadataStore
 from streambus.metadata.topic_config import BrokerConfigLayers
 from streambus.protocol.metadata_records import FeatureLevelRecord, RegisterBrokerRecord
+from streambus.security.audit import SecurityAudit
+from streambus.security.authorizer import Authorizer, bindings_from_config
+from streambus.security.listener import ListenerSecurity
+from streambus.security.tls import ReloadableServerContext
 
 __all__ = ["BrokerNode"]
 
@@ -83,9 +87,19 @@ class BrokerNode:
         self.fetch_sessions = FetchSessionCache(clock_ms=self.clock_ms)
         self.metadata_response_cache: OrderedDict[tuple, Any] = OrderedDict()
         self.dispatcher = Dispatcher(self, all_handlers(), self.metrics)
-        self.server = KafkaServer(
-            self.dispatcher, frame_bytes_max=config.socket_request_max_bytes, metrics=self.metrics
-        )
+        self.security_audit = SecurityAudit(self.metrics)
+        #: ACL decisions; None when nothing is configured to enforce (every check passes).
+        self.authorizer: Authorizer | None = None
+        self.tls: ReloadableServerContext | None = None
+        self.listener_specs = config.listener_specs
+        self.servers = [
+            KafkaServer(self.dispatcher, frame_bytes_max=config.socket_request_max_bytes,
+                        metrics=self.metrics, security=self._listener_security(spec))
+            for spec in self.listener_specs
+        ]
+        self.server = self.servers[0]
+        #: Listener name -> (advertised host, advertised port), ports resolved once bound.
+        self.advertised_endpoints: dict[str, tuple[str, int]] = {}
         self._maintenance_task: asyncio.Task | None = None
         self.log_lifecycle: LogLifecycle | None = None
         self._producer_id_next = 0
@@ -107,13 +121,19 @@ class BrokerNode:
             broker_layers=self.static_broker_layers,
         )
         self.replica_manager.on_partitions_changed = self._update_partition_metrics
-        self.kafka_port = self.server.bind(self.listen_host, self.listen_port)
+        for spec, server in zip(self.listener_specs, self.servers):
+            port = server.bind(spec.host, spec.port)
+            self.advertised_endpoints[spec.name] = (
+                spec.advertised_host, spec.advertised_port or port)
+        self.kafka_port = self.server.bound_port
         if self.advertised_port == 0:
             self.advertised_port = self.kafka_port
         self._bootstrap_if_new()
+        self._start_security()
         self.replica_manager.load_existing(self.metadata.image)
         self.metadata.subscribe(self.replica_manager.apply_image)
-        await self.server.start()
+        for server in self.servers:
+            await server.start()
         self._maintenance_task = asyncio.get_running_loop().create_task(self._maintenance())
         # Retention and compaction (log.retention.check.interval.ms, log.cleaner.*).
         self.log_lifecycle = LogLifecycle(
@@ -144,7 +164,8 @@ class BrokerNode:
             await self.log_lifecycle.stop()
         if self.replica_manager is not None:
             self.replica_manager.close()  # wake parked fetches so they answer now
-        await self.server.stop()
+        for server in self.servers:
+            await server.stop()
         if self.metadata is not None:
             self.metadata.close(clean=True)
         if self.log_manager is not None:
@@ -177,6 +198,64 @@ class BrokerNode:
         image = self.image
         return self.static_broker_layers.with_dynamic(
             image.broker_configs(""), image.broker_configs(str(self.node_id)))
+
+    # -- security -----------------------------------------------------------------------------
+
+    def lookup_credential(self, user: str, mechanism: str) -> Any:
+        """The SCRAM credential of ``user`` in the current metadata image, or None."""
+        return self.image.scram_credentials.get((user, mechanism))
+
+    def advertised_endpoint(self, listener_name: str) -> tuple[str, int]:
+        """Where clients of ``listener_name`` reach this node (Kafka answers Metadata,
+        FindCoordinator and DescribeCluster with the endpoint of the listener asked on)."""
+        return self.advertised_endpoints.get(listener_name,
+                                             (self.advertised_host, self.advertised_port))
+
+    def reload_tls(self) -> bool:
+        """SIGHUP: re-read the TLS certificate, key and CA for new connections."""
+        return self.tls.reload() if self.tls is not None else False
+
+    def _listener_security(self, spec: ListenerSpec) -> ListenerSecurity | None:
+        security = self.config.security
+        if spec.security_protocol == "PLAINTEXT":
+            return None
+        if spec.uses_tls and self.tls is None:
+            assert security.tls_cert is not None and security.tls_key is not None
+            self.tls = ReloadableServerContext(
+                security.tls_cert, security.tls_key, security.tls_ca,
+                min_version=security.min_tls_version, client_auth=security.tls_client_auth)
+        return ListenerSecurity(
+            spec.name, spec.security_protocol, tls=self.tls if spec.uses_tls else None,
+            mechanisms=security.enabled_mechanisms, lookup=self.lookup_credential,
+            reauth_ms=self.config.connections_max_reauth_ms, audit=self.security_audit)
+
+    def _start_security(self) -> None:
+        """Store users_file credentials and config ACLs in the metadata log, then build the
+        authorizer and keep it in step with the image's ACLs."""
+        from streambus.metadata.security_control import sync_config_acls, sync_users
+        from streambus.security.users import load_users_file
+
+        config = self.config
+        records: list[object] = []
+        if config.security.users_file is not None:
+            entries = load_users_file(config.security.users_file,
+                                      existing=self.lookup_credential)
+            records += sync_users(self.image, entries)
+        if config.authorizer_enabled:
+            records += sync_config_acls(self.image, bindings_from_config(config.acls))
+        if records:
+            self.commit_metadata(records)
+        if not config.authorizer_enabled:
+            return
+        self.authorizer = Authorizer(
+            self.image.acls.values(), super_users=config.security.super_users,
+            allow_everyone_if_no_acl_found=config.allow_everyone_if_no_acl_found)
+        assert self.metadata is not None
+        self.metadata.subscribe(self._apply_security_image)
+
+    def _apply_security_image(self, old: MetadataImage, new: MetadataImage) -> None:
+        if self.authorizer is not None and old.acls is not new.acls:
+            self.authorizer.update(new.acls.values())
 
     def usable_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.image.brokers.values() if not b.fenced)
@@ -247,17 +326,20 @@ class BrokerNode:
             records.append(FeatureLevelRecord(name="metadata.version",
                                               feature_level=_METADATA_VERSION))
         registered = image.brokers.get(self.node_id)
-        endpoint = ("PLAINTEXT", self.advertised_host, self.advertised_port)
+        endpoints = tuple(
+            (spec.name, *self.advertised_endpoints[spec.name],
+             SECURITY_PROTOCOL_IDS[spec.security_protocol])
+            for spec in self.listener_specs)
         if (registered is None or registered.fenced
-                or registered.endpoints[:1] != ((*endpoint, _PLAINTEXT),)):
+                or registered.endpoints != endpoints):
             records.append(
                 RegisterBrokerRecord(
                     broker_id=self.node_id,
                     incarnation_id=uuid.uuid4(),
                     broker_epoch=(image.offset + 1),
                     end_points=[RegisterBrokerRecord.BrokerEndpoint(
-                        name="PLAINTEXT", host=self.advertised_host,
-                        port=self.advertised_port, security_protocol=_PLAINTEXT)],
+                        name=name, host=host, port=port, security_protocol=protocol)
+                        for name, host, port, protocol in endpoints],
                     rack=None,
                     fenced=False,
                 )

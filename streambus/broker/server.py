@@ -32,6 +32,7 @@ CLOSE_CONNECTION = object()
 _HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN")
 _connection_ids = itertools.count(1)
 _BUFFERED_BYTES_MAX = 16 * 1024 * 1024
+_TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -46,6 +47,12 @@ class KafkaConnection(asyncio.Protocol):
         self.connection_id = next(_connection_ids)
         self.client_host = "?"
         self.pending_task: asyncio.Task | None = None
+        security = server.security
+        self.listener_name = security.name if security is not None else "PLAINTEXT"
+        #: Who is asking: User:ANONYMOUS, the TLS certificate subject, or the SASL user.
+        self.principal = "User:ANONYMOUS"
+        #: The SASL session to complete first (SASL listeners only); see security/sasl.
+        self.sasl: Any = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -54,6 +61,11 @@ class KafkaConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.client_host = str(peer[0])
+        security = self._server.security
+        if security is not None:
+            self.principal = security.initial_principal(transport)
+            self.sasl = security.new_session(
+                f"{self.client_host}:{peer[1]}" if peer and len(peer) > 1 else self.client_host)
         self._server.connections.add(self)
         self._server.metrics_connection_opened()
 
@@ -116,6 +128,9 @@ class KafkaConnection(asyncio.Protocol):
                 return
             if isinstance(result, list):
                 self._write(result)
+                if self.sasl is not None and self.sasl.close_after_response:
+                    self._close()  # a failed SASL step: its answer is the last word
+                    return
                 continue
             # An awaitable: park this connection until it completes.
             self._busy = True
@@ -143,6 +158,9 @@ class KafkaConnection(asyncio.Protocol):
             return
         if result is not None:
             self._write(result)
+            if self.sasl is not None and self.sasl.close_after_response:
+                self._close()
+                return
         if not self._closed:
             self._process()
 
@@ -183,13 +201,17 @@ class KafkaConnection(asyncio.Protocol):
 class KafkaServer:
     """Accepts Kafka connections and tracks them for graceful shutdown."""
 
-    def __init__(self, dispatcher: "Dispatcher", *, frame_bytes_max: int, metrics: Any) -> None:
+    def __init__(self, dispatcher: "Dispatcher", *, frame_bytes_max: int, metrics: Any,
+                 security: Any = None) -> None:
         self.dispatcher = dispatcher
         self.frame_bytes_max = frame_bytes_max
         self.metrics = metrics
+        #: streambus.security.listener.ListenerSecurity, or None for plain PLAINTEXT.
+        self.security = security
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.base_events.Server | None = None
         self._socket: socket.socket | None = None
+        self.bound_port = 0
 
     def bind(self, host: str, port: int) -> int:
         """Bind the listening socket (so port 0 resolves) without accepting yet."""
@@ -202,14 +224,18 @@ class KafkaServer:
             sock.close()
             raise
         self._socket = sock
-        return sock.getsockname()[1]
+        self.bound_port = sock.getsockname()[1]
+        return self.bound_port
 
     async def start(self) -> None:
         """Start accepting on the socket from :meth:`bind`."""
         assert self._socket is not None, "bind() first"
         loop = asyncio.get_running_loop()
+        ssl_context = self.security.ssl_context if self.security is not None else None
         self._server = await loop.create_server(
-            lambda: KafkaConnection(self), sock=self._socket, backlog=1024
+            lambda: KafkaConnection(self), sock=self._socket, backlog=1024, ssl=ssl_context,
+            # A client that stalls mid-handshake must not hold a socket for long.
+            ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT_S if ssl_context is not None else None,
         )
 
     async def stop(self, grace_s: float = 10.0) -> None:

@@ -156,12 +156,14 @@ async def run_broker(config: BrokerConfig) -> int:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, on_signal, signal_number)
+    # SIGHUP re-reads TLS certificates for new connections; established ones are untouched.
+    loop.add_signal_handler(signal.SIGHUP, node.reload_tls)
     try:
         return await _serve(config, node, http_server, stop_requested)
     except asyncio.CancelledError:
         return EXIT_STARTUP_FAILED
     finally:
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
+        for signal_number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signal_number)
 
 

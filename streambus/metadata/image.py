@@ -14,6 +14,15 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from streambus.security.authorizer import (
+    AclBinding,
+    AclOperation,
+    PatternType,
+    PermissionType,
+    ResourceType,
+)
+from streambus.security.users import MECHANISM_BY_CODE, ScramCredential
+
 __all__ = [
     "PartitionImage",
     "TopicImage",
@@ -73,6 +82,11 @@ class MetadataImage:
     features: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
     """First producer id not yet handed out in a block (ProducerIdsRecord.next_producer_id)."""
+    acls: Mapping[uuid.UUID, AclBinding] = field(default_factory=lambda: _EMPTY)
+    """ACLs by id (AccessControlEntryRecord / RemoveAccessControlEntryRecord)."""
+    scram_credentials: Mapping[tuple[str, str], ScramCredential] = field(
+        default_factory=lambda: _EMPTY)
+    """SCRAM credentials by (user, mechanism name) (UserScramCredentialRecord)."""
 
     def topic_configs(self, topic: str) -> Mapping[str, str]:
         return self.configs.get((CONFIG_RESOURCE_TOPIC, topic), _EMPTY)
@@ -95,6 +109,8 @@ class _Delta:
     brokers: dict[int, BrokerImage] | None = None
     features: dict[str, int] | None = None
     next_producer_id: int = 0
+    acls: dict[uuid.UUID, AclBinding] | None = None
+    scram_credentials: dict[tuple[str, str], ScramCredential] | None = None
     touched_partitions: dict[uuid.UUID, dict[int, PartitionImage]] = field(default_factory=dict)
 
     def topics(self) -> tuple[dict[str, TopicImage], dict[uuid.UUID, TopicImage]]:
@@ -138,6 +154,8 @@ def apply_records(image: MetadataImage, records: Iterable[Any], offset: int) -> 
         brokers=_frozen(delta.brokers, image.brokers),
         features=_frozen(delta.features, image.features),
         next_producer_id=delta.next_producer_id,
+        acls=_frozen(delta.acls, image.acls),
+        scram_credentials=_frozen(delta.scram_credentials, image.scram_credentials),
     )
 
 
@@ -243,6 +261,48 @@ def _apply_feature_level(delta: _Delta, record: Any) -> None:
     delta.features[record.name] = record.feature_level
 
 
+def _apply_acl(delta: _Delta, record: Any) -> None:
+    if delta.acls is None:
+        delta.acls = dict(delta.base.acls)
+    try:
+        binding = AclBinding(
+            resource_type=ResourceType(record.resource_type),
+            resource_name=record.resource_name,
+            pattern_type=PatternType(record.pattern_type),
+            principal=record.principal,
+            host=record.host,
+            operation=AclOperation(record.operation),
+            permission_type=PermissionType(record.permission_type),
+        )
+    except ValueError:
+        return  # a code this build does not know: it can never match, as in Kafka
+    delta.acls[record.id] = binding
+
+
+def _apply_remove_acl(delta: _Delta, record: Any) -> None:
+    if delta.acls is None:
+        delta.acls = dict(delta.base.acls)
+    delta.acls.pop(record.id, None)
+
+
+def _apply_scram(delta: _Delta, record: Any) -> None:
+    mechanism = MECHANISM_BY_CODE.get(record.mechanism)
+    if mechanism is None:
+        return
+    if delta.scram_credentials is None:
+        delta.scram_credentials = dict(delta.base.scram_credentials)
+    delta.scram_credentials[(record.name, mechanism)] = ScramCredential(
+        mechanism=mechanism, salt=bytes(record.salt), iterations=record.iterations,
+        stored_key=bytes(record.stored_key), server_key=bytes(record.server_key))
+
+
+def _apply_remove_scram(delta: _Delta, record: Any) -> None:
+    mechanism = MECHANISM_BY_CODE.get(record.mechanism)
+    if delta.scram_credentials is None:
+        delta.scram_credentials = dict(delta.base.scram_credentials)
+    delta.scram_credentials.pop((record.name, mechanism), None)
+
+
 _APPLY = {
     "TopicRecord": _apply_topic,
     "PartitionRecord": _apply_partition,
@@ -254,4 +314,8 @@ _APPLY = {
     "FenceBrokerRecord": lambda delta, record: _apply_fence(delta, record, True),
     "UnfenceBrokerRecord": lambda delta, record: _apply_fence(delta, record, False),
     "FeatureLevelRecord": _apply_feature_level,
+    "AccessControlEntryRecord": _apply_acl,
+    "RemoveAccessControlEntryRecord": _apply_remove_acl,
+    "UserScramCredentialRecord": _apply_scram,
+    "RemoveUserScramCredentialRecord": _apply_remove_scram,
 }

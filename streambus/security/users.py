@@ -28,7 +28,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,10 @@ def _stored_credential(mechanism: str, value: Any, where: str) -> ScramCredentia
     return ScramCredential(mechanism, salt, iterations, keys["stored_key"], keys["server_key"])
 
 
-def _entry(item: Any, index: int, iterations: int) -> UserEntry:
+ExistingLookup = Callable[[str, str], "ScramCredential | None"]
+
+
+def _entry(item: Any, index: int, iterations: int, existing: ExistingLookup | None) -> UserEntry:
     where = f"users[{index}]"
     if not isinstance(item, Mapping):
         raise UsersFileError(f"{where}: must be a mapping with name and password or "
@@ -182,7 +185,14 @@ def _entry(item: Any, index: int, iterations: int) -> UserEntry:
         if not isinstance(password, str) or not password:
             raise UsersFileError(f"{where}.password: must be a non-empty string")
         for mechanism in _HASH:
-            if mechanism not in credentials:
+            if mechanism in credentials:
+                continue
+            # Keep a stored credential the password still matches, so a restart does not
+            # re-salt (and rewrite) every user of the file.
+            stored = existing(name, mechanism) if existing is not None else None
+            if stored is not None and verify_password(stored, password):
+                credentials[mechanism] = stored
+            else:
                 credentials[mechanism] = credential_from_password(mechanism, password,
                                                                   iterations=iterations)
     if not credentials:
@@ -190,7 +200,8 @@ def _entry(item: Any, index: int, iterations: int) -> UserEntry:
     return UserEntry(name, tuple(credentials[m] for m in sorted(credentials)))
 
 
-def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT) -> list[UserEntry]:
+def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT,
+                existing: ExistingLookup | None = None) -> list[UserEntry]:
     """Users from a parsed users-file document.
 
     Raises:
@@ -203,7 +214,7 @@ def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT) -> list[
         raise UsersFileError("users: must be a list")
     if len(items) > USER_COUNT_MAX:
         raise UsersFileError(f"users: more than {USER_COUNT_MAX} entries")
-    entries = [_entry(item, index, iterations) for index, item in enumerate(items)]
+    entries = [_entry(item, index, iterations, existing) for index, item in enumerate(items)]
     seen: set[str] = set()
     for entry in entries:
         if entry.name in seen:
@@ -212,8 +223,11 @@ def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT) -> list[
     return entries
 
 
-def load_users_file(path: Path | str, *, iterations: int = ITERATIONS_DEFAULT) -> list[UserEntry]:
+def load_users_file(path: Path | str, *, iterations: int = ITERATIONS_DEFAULT,
+                    existing: ExistingLookup | None = None) -> list[UserEntry]:
     """Read and salt the users file at ``path``.
+
+    ``existing`` looks up stored credentials: a password that still matches one keeps it.
 
     Raises:
         UsersFileError: unreadable, not YAML, or malformed (the message names the entry).
@@ -228,7 +242,8 @@ def load_users_file(path: Path | str, *, iterations: int = ITERATIONS_DEFAULT) -
         # PyYAML's message quotes the offending line, which may hold a password.
         raise UsersFileError(f"{path} is not valid YAML") from None
     try:
-        return parse_users(document if document is not None else {}, iterations=iterations)
+        return parse_users(document if document is not None else {}, iterations=iterations,
+                           existing=existing)
     except UsersFileError as exc:
         raise UsersFileError(f"{path}: {exc}") from None
 

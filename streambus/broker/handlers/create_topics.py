@@ -7,6 +7,9 @@ from streambus.metadata import controller
 from streambus.metadata.controller import ControllerError, TopicSpec
 from streambus.metadata.topic_config import TOPIC_CONFIGS, resolve_topic_config
 from streambus.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+from streambus.protocol.error_codes import ErrorCode
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize, authorize_cluster
 
 _Result = CreateTopicsResponse.CreatableTopicResult
 
@@ -29,7 +32,15 @@ def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsRes
     seen: dict[str, int] = {}
     for topic in request.topics:
         seen[topic.name] = seen.get(topic.name, 0) + 1
+    # CLUSTER CREATE covers every topic; otherwise CREATE on each topic (KafkaApis).
+    cluster_create = authorize_cluster(ctx, AclOperation.CREATE, audit=False)
     for topic in request.topics:
+        if not cluster_create and not authorize(ctx, AclOperation.CREATE, ResourceType.TOPIC,
+                                                topic.name):
+            results.append(_Result(name=topic.name,
+                                   error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                   error_message="Authorization failed."))
+            continue
         if seen[topic.name] > 1:
             results.append(_Result(name=topic.name, error_code=42,  # INVALID_REQUEST
                                    error_message="Duplicate topic name in request."))

@@ -7,7 +7,10 @@ import uuid
 from streambus.broker.context import RequestContext
 from streambus.metadata import controller
 from streambus.metadata.controller import ControllerError
+from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 
 _Result = DeleteTopicsResponse.DeletableTopicResult
 _ZERO = uuid.UUID(int=0)
@@ -21,6 +24,17 @@ def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsRes
         wanted = [(name, _ZERO) for name in request.topic_names]
     results = []
     for name, topic_id in wanted:
+        known = node.image.topics_by_id.get(topic_id) if not name else None
+        resource_name = name or (known.name if known is not None else "")
+        if ctx.node.authorizer is not None and not name and known is None:
+            results.append(_Result(name=None, topic_id=topic_id,
+                                   error_code=ErrorCode.UNKNOWN_TOPIC_ID, error_message=None))
+            continue
+        if not authorize(ctx, AclOperation.DELETE, ResourceType.TOPIC, resource_name):
+            results.append(_Result(name=name, topic_id=topic_id,
+                                   error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                   error_message="Authorization failed."))
+            continue
         try:
             records, resolved_name, resolved_id = controller.delete_topic(
                 node.image, name=name, topic_id=topic_id)

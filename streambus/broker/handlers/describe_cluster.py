@@ -8,9 +8,18 @@ from streambus.protocol.messages.describe_cluster import (
     DescribeClusterRequest,
     DescribeClusterResponse,
 )
+from streambus.security.authorizer import CLUSTER_NAME, ResourceType, authorized_operations
 
 _ENDPOINT_TYPE_BROKERS = 1
 _CLUSTER_OPERATIONS_ALL = sum(1 << bit for bit in (5, 7, 8, 9, 10, 11, 12))
+
+
+def _endpoint(ctx: RequestContext, broker) -> tuple[str, int]:
+    if broker.broker_id == ctx.node.node_id:
+        return ctx.node.advertised_endpoint(ctx.listener_name)
+    endpoint = next((e for e in broker.endpoints if e[0] == ctx.listener_name),
+                    broker.endpoints[0])
+    return endpoint[1], endpoint[2]
 
 
 def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
@@ -28,11 +37,14 @@ def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClus
         controller_id=node.node_id,
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
-                broker_id=b.broker_id, host=b.endpoints[0][1], port=b.endpoints[0][2],
+                broker_id=b.broker_id, host=_endpoint(ctx, b)[0], port=_endpoint(ctx, b)[1],
                 rack=b.rack)
             for b in sorted(node.image.brokers.values(), key=lambda b: b.broker_id)
             if not b.fenced and b.endpoints
         ],
-        cluster_authorized_operations=_CLUSTER_OPERATIONS_ALL
+        cluster_authorized_operations=(
+            _CLUSTER_OPERATIONS_ALL if node.authorizer is None
+            else authorized_operations(node.authorizer, ctx.principal, ctx.client_host,
+                                       ResourceType.CLUSTER, CLUSTER_NAME))
         if request.include_cluster_authorized_operations else -2147483648,
     )

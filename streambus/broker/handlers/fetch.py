@@ -19,6 +19,8 @@ from streambus.broker.fetch_session import CachedPartition, FetchSession
 from streambus.log.errors import OffsetOutOfRangeError
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.fetch import FetchRequest, FetchResponse
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 
 _PartitionData = FetchResponse.PartitionData
 _READ_COMMITTED = 1
@@ -140,7 +142,18 @@ def _read_all(ctx: RequestContext, request: FetchRequest, wanted: list[_Wanted]
     total = 0
     errors = False
     isolation_level = request.isolation_level if ctx.api_version >= 4 else 0
+    denied: set[str] | None = None
+    if ctx.node.authorizer is not None:
+        # READ once per topic per request (not per partition), as KafkaApis does.
+        denied = {t for t in {item.topic for item in wanted if item.topic is not None}
+                  if not authorize(ctx, AclOperation.READ, ResourceType.TOPIC, t)}
     for item in wanted:
+        if denied and item.topic in denied:
+            results.append((item, _PartitionData(
+                partition_index=item.partition, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                high_watermark=-1, last_stable_offset=-1, log_start_offset=-1, records=None)))
+            errors = True
+            continue
         data = _read_partition(ctx, item, min(item.partition_max_bytes, max(budget, 0)),
                                min_one_batch=total == 0, isolation_level=isolation_level)
         size = len(data.records) if data.records else 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from streambus.broker.context import RequestContext
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 
 LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
@@ -63,7 +65,11 @@ def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsRespo
             ListOffsetsResponse.ListOffsetsTopicResponse(
                 name=topic.name,
                 partitions=[_partition(ctx, topic.name, p, isolation_level)
-                            for p in topic.partitions],
+                            for p in topic.partitions]
+                if authorize(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topic.name)
+                else [_Partition(partition_index=p.partition_index,
+                                 error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+                      for p in topic.partitions],
             )
             for topic in request.topics
         ],

@@ -13,6 +13,8 @@ from streambus.protocol import codec
 from streambus.protocol.api_keys import ApiKey
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.metadata import MetadataRequest, MetadataResponse
+from streambus.security.authorizer import AclOperation, ResourceType, authorized_operations
+from streambus.security.checks import authorize, authorize_cluster
 
 _AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 #: All topic operations allowed (bits of AclOperation READ..DESCRIBE_CONFIGS etc.); ACLs refine
@@ -22,8 +24,8 @@ _TOPIC_OPERATIONS_ALL = sum(1 << bit for bit in (3, 4, 5, 6, 7, 8, 10, 11))
 _CLUSTER_OPERATIONS_ALL = sum(1 << bit for bit in (5, 7, 8, 9, 10, 11, 12))
 
 
-def _topic_response(topic: TopicImage, version: int, include_ops: bool
-                    ) -> MetadataResponse.MetadataResponseTopic:
+def _topic_response(topic: TopicImage, version: int, include_ops: bool,
+                    ctx: RequestContext | None = None) -> MetadataResponse.MetadataResponseTopic:
     partitions = [
         MetadataResponse.MetadataResponsePartition(
             error_code=0,
@@ -43,9 +45,25 @@ def _topic_response(topic: TopicImage, version: int, include_ops: bool
         is_internal=topic.name.startswith("__"),
         partitions=partitions,
         topic_authorized_operations=(
-            _TOPIC_OPERATIONS_ALL if include_ops else _AUTHORIZED_OPERATIONS_OMITTED
+            _operations(ctx, ResourceType.TOPIC, topic.name) if include_ops
+            else _AUTHORIZED_OPERATIONS_OMITTED
         ),
     )
+
+
+def _operations(ctx: RequestContext | None, resource_type: ResourceType, name: str) -> int:
+    """KIP-430 authorized-operations bits for the caller (everything without ACLs)."""
+    if ctx is None or ctx.node.authorizer is None:
+        return _TOPIC_OPERATIONS_ALL if resource_type == ResourceType.TOPIC \
+            else _CLUSTER_OPERATIONS_ALL
+    return authorized_operations(ctx.node.authorizer, ctx.principal, ctx.client_host,
+                                 resource_type, name)
+
+
+def _may_create(ctx: RequestContext, name: str) -> bool:
+    """Kafka's auto-creation check: CLUSTER CREATE, or CREATE on the topic itself."""
+    return (authorize_cluster(ctx, AclOperation.CREATE, audit=False)
+            or authorize(ctx, AclOperation.CREATE, ResourceType.TOPIC, name))
 
 
 def _auto_create(ctx: RequestContext, name: str) -> tuple[MetadataImage, int]:
@@ -73,8 +91,11 @@ _CACHE_ENTRIES_MAX = 256
 def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse | EncodedResponse:
     version = ctx.api_version
     cache: OrderedDict = ctx.node.metadata_response_cache
+    # With ACLs, answers differ per caller (and per listener, for the broker endpoints).
+    caller = (None if ctx.node.authorizer is None
+              else (ctx.principal, ctx.client_host))
     key = (
-        ctx.node.image.offset, version,
+        ctx.node.image.offset, ctx.listener_name, caller, version,
         None if request.topics is None else tuple((t.name, t.topic_id) for t in request.topics),
         version >= 4 and request.allow_auto_topic_creation,
         version >= 8 and request.include_topic_authorized_operations,
@@ -104,8 +125,11 @@ def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
     all_topics = request.topics is None or (version == 0 and not request.topics)
     topics: list[MetadataResponse.MetadataResponseTopic] = []
     if all_topics:
+        # Topics the caller may not DESCRIBE are left out without a trace (logIfDenied=false).
         for topic in sorted(image.topics_by_name.values(), key=lambda t: t.name):
-            topics.append(_topic_response(topic, version, include_ops))
+            if authorize(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topic.name,
+                         audit=False):
+                topics.append(_topic_response(topic, version, include_ops, ctx))
     else:
         auto_create = node.config.auto_create_topics_enable and (
             version < 4 or request.allow_auto_topic_creation
@@ -123,6 +147,18 @@ def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
             else:
                 name = name or ""
                 topic = image.topics_by_name.get(name)
+            if not authorize(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC,
+                             topic.name if topic is not None else name):
+                # Never disclose whether a topic the caller may not describe exists.
+                if name is None:
+                    topics.append(MetadataResponse.MetadataResponseTopic(
+                        error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None,
+                        topic_id=requested.topic_id))
+                else:
+                    topics.append(MetadataResponse.MetadataResponseTopic(
+                        error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, name=name,
+                        is_internal=False))
+                continue
             if topic is None:
                 error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 try:
@@ -130,6 +166,9 @@ def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
                 except ControllerError:
                     error = ErrorCode.INVALID_TOPIC_EXCEPTION
                 if error == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION and auto_create \
+                        and not name.startswith("__") and not _may_create(ctx, name):
+                    error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                elif error == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION and auto_create \
                         and not name.startswith("__"):
                     image, code = _auto_create(ctx, name)
                     topic = image.topics_by_name.get(name)
@@ -139,17 +178,20 @@ def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
                     topics.append(MetadataResponse.MetadataResponseTopic(
                         error_code=error, name=name, is_internal=False))
                     continue
-            topics.append(_topic_response(topic, version, include_ops))
-    brokers = [
-        MetadataResponse.MetadataResponseBroker(
-            node_id=broker.broker_id,
-            host=broker.endpoints[0][1],
-            port=broker.endpoints[0][2],
-            rack=broker.rack,
-        )
-        for broker in sorted(image.brokers.values(), key=lambda b: b.broker_id)
-        if not broker.fenced and broker.endpoints
-    ]
+            topics.append(_topic_response(topic, version, include_ops, ctx))
+    brokers = []
+    for broker in sorted(image.brokers.values(), key=lambda b: b.broker_id):
+        # Kafka answers with each broker's endpoint for the listener this request came in on.
+        endpoint = next((e for e in broker.endpoints if e[0] == ctx.listener_name), None)
+        if endpoint is None and broker.endpoints and broker.broker_id != node.node_id:
+            endpoint = broker.endpoints[0]
+        if broker.broker_id == node.node_id:
+            host, port = node.advertised_endpoint(ctx.listener_name)
+            endpoint = (ctx.listener_name, host, port)
+        if broker.fenced or endpoint is None:
+            continue
+        brokers.append(MetadataResponse.MetadataResponseBroker(
+            node_id=broker.broker_id, host=endpoint[1], port=endpoint[2], rack=broker.rack))
     return MetadataResponse(
         throttle_time_ms=0,
         brokers=brokers,
@@ -157,7 +199,7 @@ def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
         controller_id=node.node_id,
         topics=topics,
         cluster_authorized_operations=(
-            _CLUSTER_OPERATIONS_ALL
+            _operations(ctx, ResourceType.CLUSTER, "kafka-cluster")
             if 8 <= version <= 10 and request.include_cluster_authorized_operations
             else _AUTHORIZED_OPERATIONS_OMITTED
         ),

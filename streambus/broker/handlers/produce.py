@@ -19,6 +19,8 @@ from streambus.protocol.records.batch import (
     validate_batches,
 )
 from streambus.protocol.records.compression import CompressionType
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 from streambus.protocol.records.record import recompress_batch
 
 _Partition = ProduceResponse.PartitionProduceResponse
@@ -124,8 +126,14 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
     responses = []
     for topic_data in request.topic_data:
         partitions = []
+        # One ACL check per topic, before anything else (unknown topics included, so
+        # existence is never disclosed).
+        allowed = authorize(ctx, AclOperation.WRITE, ResourceType.TOPIC, topic_data.name)
         for data in topic_data.partition_data:
-            if version < _PRODUCE_VERSION_MIN_ACCEPTED:
+            if not allowed:
+                partitions.append(_error(data.index, ErrorCode.TOPIC_AUTHORIZATION_FAILED, None,
+                                         version))
+            elif version < _PRODUCE_VERSION_MIN_ACCEPTED:
                 partitions.append(_error(data.index, ErrorCode.UNSUPPORTED_VERSION,
                                          "Produce v0-v2 are no longer supported", version))
             elif acks not in (0, 1, -1):

@@ -109,6 +109,8 @@ class SaslSession:
         self.state = SaslState.HANDSHAKE
         self.mechanism: str | None = None
         self.user: str | None = None
+        #: ``User:<user>`` once authenticated; the connection's principal from then on.
+        self.principal: str | None = None
         self.expiry_ms: int | None = None
         #: Set when the answer being sent must be the connection's last.
         self.close_after_response = False
@@ -216,6 +218,7 @@ class SaslSession:
     def _start_session(self, version: int) -> int:
         assert self._server is not None and self._server.user is not None
         self.user = self._server.user
+        self.principal = f"User:{self.user}"
         if self._on_success is not None and self.mechanism is not None:
             self._on_success(self.mechanism, self.user)
         self._server = None
