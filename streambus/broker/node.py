@@ -241,8 +241,8 @@ class BrokerNode:
             entries = load_users_file(config.security.users_file,
                                       existing=self.lookup_credential)
             records += sync_users(self.image, entries)
-        if config.authorizer_enabled:
-            records += sync_config_acls(self.image, bindings_from_config(config.acls))
+        # Always: ACLs a previous config wrote are removed once the file drops them.
+        records += sync_config_acls(self.image, bindings_from_config(config.acls))
         if records:
             self.commit_metadata(records)
         if not config.authorizer_enabled:

@@ -19,6 +19,12 @@ Commands::
                       [--add-config K=V[,K=V...]] [--delete-config K[,K...]]
                       [--append-config K=V] [--subtract-config K=V] [--validate-only]
         log-dirs describe [--topic NAME ...]
+        users add|delete|list ...     (see streambus.cli.security_commands)
+        acls add|list|remove ...
+
+Connection security flags (--security-protocol, --sasl-mechanism, --username,
+--password-env/--password-file, --ssl-cafile, --ssl-certfile/--ssl-keyfile) reach TLS and SASL
+listeners; the password never goes on the command line.
 
 Exit codes: 0 success; 1 the broker answered with a Kafka error (printed on stderr as
 ``Error: NAME: message``); 2 usage error; 3 no broker reachable, connection lost or timed out.
@@ -57,7 +63,9 @@ from streambus.client.admin import (
     AdminClient,
     connect_admin,
 )
+from streambus.cli import security_commands
 from streambus.client.connection import parse_bootstrap_servers
+from streambus.client.security import ClientSecurity
 from streambus.client.errors import ClientError, KafkaApiError, KafkaConnectionError
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.create_topics import CreateTopicsRequest
@@ -128,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="table (aligned, for people) or json (stable, for scripts)")
     parser.add_argument("--timeout-ms", type=_positive_int, default=TIMEOUT_MS_DEFAULT,
                         metavar="MS", help="deadline of each request, also sent to the broker")
+    security_commands.add_security_flags(parser)
     commands = parser.add_subparsers(dest="resource", metavar="RESOURCE", required=True,
                                      parser_class=_Parser)
+    security_commands.add_commands(commands, _Parser)
     topics = commands.add_parser("topics", help="create, list, describe and delete topics")
     actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True,
                                     parser_class=_Parser)
@@ -595,11 +605,13 @@ _COMMANDS: dict[tuple[str, str], Callable[[AdminClient, argparse.Namespace, Outp
     ("configs", "describe"): _configs_describe,
     ("configs", "alter"): _configs_alter,
     ("log-dirs", "describe"): _log_dirs_describe,
+    **security_commands.COMMANDS,
 }
 
 
-def _connect(bootstrap_servers: str, timeout_ms: int) -> AdminClient:
-    return connect_admin(bootstrap_servers, timeout_ms=timeout_ms)
+def _connect(bootstrap_servers: str, timeout_ms: int,
+             security: ClientSecurity | None = None) -> AdminClient:
+    return connect_admin(bootstrap_servers, timeout_ms=timeout_ms, security=security)
 
 
 def main(argv: Sequence[str] | None = None, *, connect: Connect = _connect,
@@ -623,7 +635,15 @@ def main(argv: Sequence[str] | None = None, *, connect: Connect = _connect,
         out.error(exc)
         return EXIT_USAGE
     try:
-        admin = connect(args.bootstrap_server, args.timeout_ms)
+        security = security_commands.client_security(args)
+    except security_commands.UsageError as exc:
+        out.error(exc)
+        return EXIT_USAGE
+    try:
+        if security is None:
+            admin = connect(args.bootstrap_server, args.timeout_ms)
+        else:
+            admin = connect(args.bootstrap_server, args.timeout_ms, security)
     except KafkaConnectionError as exc:
         out.error(exc)
         return EXIT_CONNECTION_FAILED
@@ -633,7 +653,7 @@ def main(argv: Sequence[str] | None = None, *, connect: Connect = _connect,
     try:
         with admin:
             return _COMMANDS[(args.resource, args.action)](admin, args, out)
-    except UsageError as exc:
+    except (UsageError, security_commands.UsageError) as exc:
         out.error(exc)
         return EXIT_USAGE
     except KafkaConnectionError as exc:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from streambus.client.connection import BrokerConnection, parse_bootstrap_servers
 from streambus.client.errors import KafkaConnectionError, KafkaProtocolError
+from streambus.client.security import ClientSecurity
 from streambus.protocol.api_keys import ApiKey
 from streambus.protocol.messages.create_partitions import (
     CreatePartitionsRequest,
@@ -40,6 +41,15 @@ from streambus.protocol.messages.incremental_alter_configs import (
     IncrementalAlterConfigsResponse,
 )
 from streambus.protocol.messages.metadata import MetadataRequest, MetadataResponse
+from streambus.protocol.messages.alter_user_scram_credentials import (
+    AlterUserScramCredentialsRequest,
+)
+from streambus.protocol.messages.create_acls import CreateAclsRequest
+from streambus.protocol.messages.delete_acls import DeleteAclsRequest
+from streambus.protocol.messages.describe_acls import DescribeAclsRequest, DescribeAclsResponse
+from streambus.protocol.messages.describe_user_scram_credentials import (
+    DescribeUserScramCredentialsRequest,
+)
 
 __all__ = [
     "CONFIG_RESOURCE_BROKER",
@@ -215,6 +225,40 @@ class AdminClient:
             ]
         return self.transport.send(request, version)
 
+    # -- ACLs and SCRAM users (KIP-140, KIP-554) ----------------------------------------------
+
+    def create_acls(self, creations: Sequence[CreateAclsRequest.AclCreation]) -> list[Any]:
+        """One AclCreationResult per creation, errors in ``error_code``."""
+        response = self.transport.send(CreateAclsRequest(creations=list(creations)))
+        return list(response.results)
+
+    def describe_acls(self, acl_filter: DescribeAclsRequest) -> DescribeAclsResponse:
+        """The ACLs matching ``acl_filter``; a request-level error stays in ``error_code``."""
+        return self.transport.send(acl_filter)
+
+    def delete_acls(self, filters: Sequence[DeleteAclsRequest.DeleteAclsFilter]) -> list[Any]:
+        """One DeleteAclsFilterResult per filter, with the ACLs it removed."""
+        response = self.transport.send(DeleteAclsRequest(filters=list(filters)))
+        return list(response.filter_results)
+
+    def describe_user_scram_credentials(self, users: Sequence[str] | None = None) -> Any:
+        """Mechanisms and iterations of ``users`` (every user when None)."""
+        request = DescribeUserScramCredentialsRequest(
+            users=None if users is None else
+            [DescribeUserScramCredentialsRequest.UserName(name=name) for name in users])
+        return self.transport.send(request)
+
+    def alter_user_scram_credentials(
+        self,
+        upsertions: Sequence[AlterUserScramCredentialsRequest.ScramCredentialUpsertion] = (),
+        deletions: Sequence[AlterUserScramCredentialsRequest.ScramCredentialDeletion] = (),
+    ) -> list[Any]:
+        """One result per user. Build upsertions with `scram_upsertion` (salts locally, so the
+        password never leaves this process)."""
+        response = self.transport.send(AlterUserScramCredentialsRequest(
+            upsertions=list(upsertions), deletions=list(deletions)))
+        return list(response.results)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -227,8 +271,26 @@ class AdminClient:
         self.close()
 
 
+def scram_upsertion(name: str, mechanism: str, password: str, *, iterations: int = 8192
+                    ) -> AlterUserScramCredentialsRequest.ScramCredentialUpsertion:
+    """An upsertion carrying a fresh salt and the salted password (KIP-554): the broker
+    derives StoredKey/ServerKey and never sees the password."""
+    import hashlib
+    import os
+
+    from streambus.security.users import MECHANISM_CODES
+
+    digest = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
+    salt = os.urandom(32)
+    salted = hashlib.pbkdf2_hmac(digest, password.encode("utf-8"), salt, iterations)
+    return AlterUserScramCredentialsRequest.ScramCredentialUpsertion(
+        name=name, mechanism=MECHANISM_CODES[mechanism], iterations=iterations, salt=salt,
+        salted_password=salted)
+
+
 def connect_admin(bootstrap_servers: str, *, timeout_ms: int,
-                  client_id: str = "streambus-cli") -> AdminClient:
+                  client_id: str = "streambus-cli",
+                  security: ClientSecurity | None = None) -> AdminClient:
     """Connect to the first reachable broker of ``host:port[,host:port...]``.
 
     Raises:
@@ -238,7 +300,8 @@ def connect_admin(bootstrap_servers: str, *, timeout_ms: int,
     failures = []
     for address in parse_bootstrap_servers(bootstrap_servers):
         try:
-            connection = BrokerConnection.open(address, timeout_ms=timeout_ms, client_id=client_id)
+            connection = BrokerConnection.open(address, timeout_ms=timeout_ms, client_id=client_id,
+                                               security=security)
         except KafkaConnectionError as exc:
             failures.append(str(exc))
             continue

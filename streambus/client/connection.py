@@ -22,7 +22,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streambus
 from streambus.client.errors import (
@@ -41,6 +41,11 @@ from streambus.protocol.headers import (
     response_header_version,
 )
 from streambus.protocol.messages.api_versions import ApiVersionsRequest
+from streambus.protocol.messages.sasl_authenticate import SaslAuthenticateRequest
+from streambus.protocol.messages.sasl_handshake import SaslHandshakeRequest
+
+if TYPE_CHECKING:
+    from streambus.client.security import ClientSecurity
 
 __all__ = [
     "CLIENT_VERSIONS",
@@ -59,6 +64,13 @@ CLIENT_VERSIONS: Mapping[int, tuple[int, int]] = {
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
     ApiKey.CREATE_PARTITIONS: (0, 3),
     ApiKey.DESCRIBE_LOG_DIRS: (1, 4),
+    ApiKey.SASL_HANDSHAKE: (1, 1),
+    ApiKey.SASL_AUTHENTICATE: (0, 1),
+    ApiKey.DESCRIBE_ACLS: (1, 1),
+    ApiKey.CREATE_ACLS: (1, 1),
+    ApiKey.DELETE_ACLS: (1, 1),
+    ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
 }
 
 #: The largest response accepted; a bigger size prefix means a confused or hostile peer.
@@ -132,8 +144,10 @@ class BrokerConnection:
 
     @classmethod
     def open(cls, address: tuple[str, int], *, timeout_ms: int, client_id: str = "streambus-cli",
-             socket_factory: SocketFactory = socket.create_connection) -> "BrokerConnection":
-        """Connect to ``address`` and negotiate API versions.
+             socket_factory: SocketFactory = socket.create_connection,
+             security: "ClientSecurity | None" = None) -> "BrokerConnection":
+        """Connect to ``address``, negotiate API versions and, on a SASL listener,
+        authenticate (``security`` also wraps the socket in TLS for SSL and SASL_SSL).
 
         Raises:
             KafkaConnectionError: the TCP connect failed.
@@ -141,6 +155,8 @@ class BrokerConnection:
             KafkaProtocolError / KafkaApiError: the ApiVersions exchange failed.
         """
         host, port = address
+        if security is not None:
+            socket_factory = security.socket_factory(socket_factory)
         try:
             sock = socket_factory((host, port), timeout_ms / 1000)
         except TimeoutError:
@@ -150,6 +166,8 @@ class BrokerConnection:
         connection = cls(sock, address, timeout_ms=timeout_ms, client_id=client_id)
         try:
             connection.negotiate_api_versions()
+            if security is not None and security.uses_sasl:
+                connection.authenticate(security)
         except BaseException:
             connection.close()
             raise
@@ -182,6 +200,29 @@ class BrokerConnection:
             }
             return self.broker_versions
         raise KafkaApiError(_UNSUPPORTED_VERSION, "the broker rejected every ApiVersions version")
+
+    def authenticate(self, security: "ClientSecurity") -> None:
+        """SaslHandshake v1 + SaslAuthenticate until the mechanism completes (KIP-152).
+
+        Raises:
+            KafkaApiError: UNSUPPORTED_SASL_MECHANISM, SASL_AUTHENTICATION_FAILED (with the
+                broker's message) and the like.
+            KafkaProtocolError: the server's SASL answer is malformed or not signed right.
+        """
+        handshake = self.send(SaslHandshakeRequest(mechanism=security.sasl_mechanism))
+        if handshake.error_code != 0:
+            raise KafkaApiError(handshake.error_code,
+                                f"the broker offers {', '.join(handshake.mechanisms)}")
+        client = security.sasl_tokens()
+        token: bytes | None = client.first()
+        while token is not None:
+            response = self.send(SaslAuthenticateRequest(auth_bytes=token))
+            if response.error_code != 0:
+                raise KafkaApiError(response.error_code, response.error_message)
+            try:
+                token = client.next(bytes(response.auth_bytes))
+            except ValueError as exc:
+                raise KafkaProtocolError(str(exc)) from None
 
     def version_for(self, api_key: int) -> int:
         """The highest version of ``api_key`` that both this client and the broker support.
