@@ -53,6 +53,15 @@ PROTOCOL_ERROR_REASONS = (
 
 BROKER_STATES = {"starting": 0, "serving": 1, "stopping": 2}
 
+# Group (type, state) series published from the first scrape, so dashboards see zeros.
+GROUP_STATES = (
+    ("classic", "Empty"), ("classic", "PreparingRebalance"), ("classic", "CompletingRebalance"),
+    ("classic", "Stable"), ("consumer", "Empty"), ("consumer", "Assigning"),
+    ("consumer", "Reconciling"), ("consumer", "Stable"),
+)
+#: Bound on consumer-lag series (group x partition); beyond it lag is not exported.
+LAG_SERIES_COUNT_MAX = 10_000
+
 # Label values outside these bounds are folded into "other" rather than growing the registry:
 # a bug that passes unbounded names must not turn into a memory leak.
 API_NAME_COUNT_MAX = 128
@@ -113,6 +122,19 @@ class BrokerMetrics:
             "streambus_broker", "Broker version and node id.", registry=registry)
         self.broker_state = Gauge(
             "streambus_broker_state", "0 starting, 1 serving, 2 stopping.", registry=registry)
+        self.groups = Gauge(
+            "streambus_group_count", "Consumer groups this node coordinates, by type and state.",
+            ["type", "state"], registry=registry)
+        self.group_rebalances = Counter(
+            "streambus_group_rebalances",
+            "Completed rebalances (classic) and group epoch bumps (KIP-848).", registry=registry)
+        self.group_offset_commits = Counter(
+            "streambus_group_offset_commits", "Offsets committed (one per partition).",
+            registry=registry)
+        self.group_consumer_lag = Gauge(
+            "streambus_group_consumer_lag",
+            "High watermark minus committed offset, by group and partition.",
+            ["group", "topic", "partition"], registry=registry)
 
         self.broker_info.info({"version": version, "node_id": str(node_id)})
         self.broker_state.set(BROKER_STATES["starting"])
@@ -133,6 +155,11 @@ class BrokerMetrics:
         self._error_children: dict[tuple[str, str], Any] = {}
         self._messages_in_children: dict[str, Any] = {}
         self._partitions: set[tuple[str, int]] = set()
+        self._group_state_series: set[tuple[str, str]] = set()
+        self._lag_series: set[tuple[str, str, str]] = set()
+        for state in GROUP_STATES:
+            self.groups.labels(*state).set(0)
+            self._group_state_series.add(state)
 
     # ----------------------------------------------------------------- requests
 
@@ -250,6 +277,40 @@ class BrokerMetrics:
                 self.messages_in.remove(topic)
             except KeyError:
                 pass  # No Produce reached this topic on this broker.
+
+    # ----------------------------------------------------------------- groups
+
+    def set_group_counts(self, counts: dict[tuple[str, str], int]) -> None:
+        """Publish groups by (type, state); states not in ``counts`` read 0."""
+        for key in self._group_state_series | set(counts):
+            self.groups.labels(*key).set(counts.get(key, 0))
+            self._group_state_series.add(key)
+
+    def add_group_rebalances(self, count: int) -> None:
+        if count > 0:
+            self.group_rebalances.inc(count)
+
+    def add_group_offset_commits(self, count: int) -> None:
+        if count > 0:
+            self.group_offset_commits.inc(count)
+
+    def set_consumer_lag(self, lag: dict[tuple[str, str, int], int]) -> None:
+        """Publish lag per (group, topic, partition), at most LAG_SERIES_COUNT_MAX series (the
+        rest are left out, never folded: a folded lag would be meaningless); series of offsets
+        that no longer exist are removed."""
+        current: set[tuple[str, str, str]] = set()
+        for (group, topic, partition), value in sorted(lag.items()):
+            if len(current) >= LAG_SERIES_COUNT_MAX:
+                break
+            key = (group, topic, str(partition))
+            self.group_consumer_lag.labels(*key).set(value)
+            current.add(key)
+        for key in self._lag_series - current:
+            try:
+                self.group_consumer_lag.remove(*key)
+            except KeyError:
+                pass
+        self._lag_series = current
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -25,6 +25,7 @@ from streambus.broker.handlers import all_handlers
 from streambus.broker.replica_manager import ReplicaManager
 from streambus.broker.server import KafkaServer
 from streambus.config import SECURITY_PROTOCOL_IDS, BrokerConfig, ListenerSpec
+from streambus.coordinator.runtime import GroupCoordinatorRuntime
 from streambus.metrics import BrokerMetrics
 from streambus.log.config import LogConfig
 from streambus.log.lifecycle import LogLifecycle
@@ -85,6 +86,7 @@ class BrokerNode:
         self.metadata: MetadataStore | None = None
         self.replica_manager: ReplicaManager | None = None
         self.fetch_sessions = FetchSessionCache(clock_ms=self.clock_ms)
+        self.group_coordinator = GroupCoordinatorRuntime.for_node(self)
         self.metadata_response_cache: OrderedDict[tuple, Any] = OrderedDict()
         self.dispatcher = Dispatcher(self, all_handlers(), self.metrics)
         self.security_audit = SecurityAudit(self.metrics)
@@ -134,6 +136,7 @@ class BrokerNode:
         self.metadata.subscribe(self.replica_manager.apply_image)
         for server in self.servers:
             await server.start()
+        await self.group_coordinator.start()
         self._maintenance_task = asyncio.get_running_loop().create_task(self._maintenance())
         # Retention and compaction (log.retention.check.interval.ms, log.cleaner.*).
         self.log_lifecycle = LogLifecycle(
@@ -164,6 +167,7 @@ class BrokerNode:
             await self.log_lifecycle.stop()
         if self.replica_manager is not None:
             self.replica_manager.close()  # wake parked fetches so they answer now
+        await self.group_coordinator.stop()  # parked JoinGroup/SyncGroup answer NOT_COORDINATOR
         for server in self.servers:
             await server.stop()
         if self.metadata is not None:

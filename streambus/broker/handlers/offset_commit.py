@@ -1,0 +1,30 @@
+"""OffsetCommit (key 8), v2-v9: store committed offsets, answered once they are appended.
+
+v2-v4 carry ``retention_time_ms`` (an explicit expiry); v9 is the KIP-848 form where the
+generation is the member epoch.  Errors that concern the whole request (coordinator loading,
+unknown member, illegal generation) are reported on every partition.
+"""
+
+from __future__ import annotations
+
+from streambus.broker.context import RequestContext
+from streambus.protocol.error_codes import ErrorCode
+from streambus.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
+
+
+def _all_partitions(request: OffsetCommitRequest, error: ErrorCode) -> OffsetCommitResponse:
+    return OffsetCommitResponse(topics=[
+        OffsetCommitResponse.OffsetCommitResponseTopic(name=topic.name, partitions=[
+            OffsetCommitResponse.OffsetCommitResponsePartition(
+                partition_index=p.partition_index, error_code=error)
+            for p in topic.partitions])
+        for topic in request.topics])
+
+
+def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
+    version = ctx.api_version
+    return ctx.node.group_coordinator.execute(
+        request.group_id,
+        lambda shard, token, now_ms: shard.offset_commit(request, api_version=version,
+                                                         now_ms=now_ms),
+        lambda error: _all_partitions(request, error))
