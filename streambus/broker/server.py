@@ -70,7 +70,7 @@ class KafkaConnection(asyncio.Protocol):
         self._server.metrics_connection_opened()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self._closed and self._decoder.buffered_bytes:
+        if not self._closed and self._decoder.has_partial_frame():
             # The peer hung up in the middle of a frame: count it like any other bad input.
             self._server.protocol_error(
                 "truncated_frame",

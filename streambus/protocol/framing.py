@@ -67,6 +67,21 @@ class FrameDecoder:
         else:
             self._buffer += data
 
+    def has_partial_frame(self) -> bool:
+        """True when the buffered bytes end inside a frame (a peer that hangs up now has cut a
+        request short); complete frames not yet taken do not count."""
+        buffer = self._buffer
+        position = self._start
+        end = len(buffer)
+        while position < end:
+            if end - position < 4:
+                return True
+            (size,) = _SIZE.unpack_from(buffer, position)
+            if size < 0 or position + 4 + size > end:
+                return True
+            position += 4 + size
+        return False
+
     def peek_size(self) -> int | None:
         """The size prefix of the next frame, if four bytes are buffered."""
         if len(self._buffer) - self._start < 4:

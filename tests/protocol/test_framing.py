@@ -61,3 +61,16 @@ def test_partial_prefix_needs_more_data() -> None:
     decoder.receive_data(b"\x00\x00")
     assert decoder.next_frame() is NEED_DATA
     assert decoder.peek_size() is None
+
+
+def test_partial_frame_is_told_apart_from_complete_unread_frames() -> None:
+    decoder = FrameDecoder()
+    assert not decoder.has_partial_frame()
+    decoder.receive_data(_frames([b"one", b"two"]))
+    assert not decoder.has_partial_frame()  # complete, merely not taken yet
+    decoder.receive_data(b"\x00\x00\x00\x05ab")
+    assert decoder.has_partial_frame()
+    decoder.receive_data(b"cde")
+    assert not decoder.has_partial_frame()
+    decoder.receive_data(b"\x00")
+    assert decoder.has_partial_frame()  # a size prefix cut short
