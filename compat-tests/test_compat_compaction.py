@@ -165,8 +165,6 @@ def test_consumers_see_exactly_the_latest_value_per_live_key(broker_factory, top
     _create(broker, topic)
     history = _produce_history(broker, topic)
     sentinel_offset = RECORD_COUNT
-    segments_before = len(list(_partition_dir(broker, topic).glob("*.log")))
-    assert segments_before > 5
     _wait(lambda: _cleaned_up_to(broker, topic) == sentinel_offset, "the first cleaning pass")
     # Tombstones stay for delete.retention.ms after the pass that kept them, then go.
     expected = _latest(history)
@@ -182,7 +180,9 @@ def test_consumers_see_exactly_the_latest_value_per_live_key(broker_factory, top
     assert _consume_kafka_python(broker, topic, sentinel_offset) == expected
     live_keys = {key for _, key, _ in expected}
     assert len(live_keys) == len(expected) and KEY_COUNT * 0.9 < len(live_keys) <= KEY_COUNT + 1
-    assert len(list(_partition_dir(broker, topic).glob("*.log"))) < segments_before
+    # ~1,000 records of ~40 bytes remain of the ~4 MB written.
+    log_bytes = sum(p.stat().st_size for p in _partition_dir(broker, topic).glob("*.log"))
+    assert log_bytes < 200_000, log_bytes
 
 
 def test_kill_during_a_cleaning_pass_loses_nothing(broker_factory, topic: str) -> None:
