@@ -8,6 +8,12 @@ and fills the *echo* fields of a response (``pre_vote``, ``fetch_offset``, ``sna
 the request it answers, exactly as Kafka's ``RaftRequest.Outbound`` keeps the request beside the
 response.
 
+Every message has a ``sequence``: a request's is chosen by whoever delivers it (the sender's
+core for its own Fetches, the transport for requests arriving from the network), and every
+response repeats the sequence of the request it answers.  That is how the transport routes a
+response to the connection and correlation id it belongs to, and how a follower ignores answers
+to Fetches it has already given up on.  Sequences never go on the wire.
+
 Offsets follow Kafka: an offset is a record position, and every ``*end_offset`` is exclusive.
 A :class:`Batch` occupies ``len(records)`` consecutive offsets and has one epoch, so epoch
 boundaries are always batch boundaries.
@@ -98,6 +104,7 @@ class VoteRequest:
     last_offset_epoch: int
     last_offset: int
     pre_vote: bool = False
+    sequence: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class VoteResponse:
     vote_granted: bool
     pre_vote: bool = False
     """Echo of the request's flag (the transport fills it from the request)."""
+    sequence: int = 0
 
 
 # ---------------------------------------------------------------------- BeginQuorumEpoch
@@ -118,6 +126,7 @@ class BeginQuorumEpochRequest:
     leader_id: int
     leader_epoch: int
     voter_id: int
+    sequence: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ class BeginQuorumEpochResponse:
     error_code: int
     leader_id: int
     leader_epoch: int
+    sequence: int = 0
 
 
 # ------------------------------------------------------------------------ EndQuorumEpoch
@@ -136,6 +146,7 @@ class EndQuorumEpochRequest:
     leader_epoch: int
     preferred_successors: tuple[int, ...]
     """Other voters, most caught-up first (KIP-595 "preferred successors")."""
+    sequence: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,7 @@ class EndQuorumEpochResponse:
     error_code: int
     leader_id: int
     leader_epoch: int
+    sequence: int = 0
 
 
 # ---------------------------------------------------------------------------------- Fetch

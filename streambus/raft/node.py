@@ -753,7 +753,7 @@ class RaftNode:
     def _reply_vote(self, source: int, request: VoteRequest, error: ErrorCode,
                     granted: bool) -> None:
         self._send(source, VoteResponse(int(error), self._leader_id, self._epoch, granted,
-                                        request.pre_vote))
+                                        request.pre_vote, request.sequence))
 
     def _on_vote_response(self, source: int, response: VoteResponse) -> None:
         self._observe_leader(response.leader_id, response.leader_epoch)
@@ -778,7 +778,8 @@ class RaftNode:
         else:
             self._observe_leader(request.leader_id, request.leader_epoch)
             error = ErrorCode.NONE
-        self._send(source, BeginQuorumEpochResponse(int(error), self._leader_id, self._epoch))
+        self._send(source, BeginQuorumEpochResponse(int(error), self._leader_id, self._epoch,
+                                                    request.sequence))
 
     def _on_begin_quorum_epoch_response(self, source: int,
                                         response: BeginQuorumEpochResponse) -> None:
@@ -793,7 +794,8 @@ class RaftNode:
     def _on_end_quorum_epoch_request(self, source: int, request: EndQuorumEpochRequest) -> None:
         if request.leader_epoch < self._epoch:
             self._send(source, EndQuorumEpochResponse(int(ErrorCode.FENCED_LEADER_EPOCH),
-                                                      self._leader_id, self._epoch))
+                                                      self._leader_id, self._epoch,
+                                                      request.sequence))
             return
         self._observe_leader(request.leader_id, request.leader_epoch)
         follower = self._follower
@@ -804,7 +806,8 @@ class RaftNode:
             follower.has_fetched = False
             self._fetch_deadline = min(self._fetch_deadline,
                                        self._now + self._successor_delay(request))
-        self._send(source, EndQuorumEpochResponse(_NONE, self._leader_id, self._epoch))
+        self._send(source, EndQuorumEpochResponse(_NONE, self._leader_id, self._epoch,
+                                                  request.sequence))
 
     def _successor_delay(self, request: EndQuorumEpochRequest) -> int:
         successors = request.preferred_successors

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from streambus.raft.messages import Batch, SnapshotId
 from streambus.raft.ready import Snapshot
@@ -203,11 +203,195 @@ def snapshot_file_name(snapshot_id: SnapshotId) -> str:
     return f"{snapshot_id.end_offset:020d}-{snapshot_id.epoch:010d}.checkpoint"
 
 
-class FileRaftStorage:  # pragma: no cover - replaced in the file-storage step
-    """Placeholder until the file-backed storage lands."""
+#: Name of the election-state file in the metadata log directory (Kafka's ``quorum-state``).
+QUORUM_STATE_FILE_NAME = "quorum-state"
+SNAPSHOT_SUFFIX = ".checkpoint"
+_QUORUM_STATE_DATA_VERSION = 1
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise NotImplementedError
 
+class FileRaftStorage:
+    """Raft storage on a ``streambus/log`` partition directory.
 
-_ = (json, os, Path, logger)
+    Layout of ``<data dir>/metadata/__cluster_metadata-0/``::
+
+        00000000000000000000.log/.index/.timeindex   segments (streambus.log)
+        quorum-state                                 {"leaderEpoch", "leaderId", "votedId"} JSON
+        <end offset, 20 digits>-<epoch, 10 digits>.checkpoint   the latest snapshot
+
+    Durability: ``quorum-state`` and snapshots are replaced atomically (write, fsync, rename,
+    fsync the directory) before the call returns; appended batches are fsynced by ``sync()``
+    (``PartitionLog.flush``).  The log start offset is not stored: it is the latest snapshot's
+    end offset, since everything below it is covered by the snapshot.
+
+    Args:
+        directory: the partition directory (created if missing).
+        clock_ms: wall clock, for record timestamps.
+        clean_shutdown: the previous run closed the log cleanly (no recovery scan needed).
+        segment_bytes: roll segments at this size.
+    """
+
+    def __init__(self, directory: Path, clock_ms: Callable[[], int], *, clean_shutdown: bool,
+                 segment_bytes: int = 64 * 1024 * 1024) -> None:
+        from streambus.log.config import LogConfig
+        from streambus.log.partition_log import PartitionLog
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._clock_ms = clock_ms
+        self._snapshot_id = self._scan_snapshots()
+        start_offset = self._snapshot_id.end_offset if self._snapshot_id is not None else 0
+        self._log = PartitionLog.open(directory, LogConfig(segment_bytes=segment_bytes),
+                                      clock_ms=clock_ms, clean_shutdown=clean_shutdown,
+                                      log_start_offset=start_offset)
+        self._state = self._read_quorum_state()
+        self._epochs = self._scan_epochs()
+
+    # -- read half --------------------------------------------------------------------------
+
+    def quorum_state(self) -> QuorumState:
+        return self._state
+
+    def log_start_offset(self) -> int:
+        return self._log.log_start_offset
+
+    def log_end_offset(self) -> int:
+        return self._log.log_end_offset
+
+    def epoch_starts(self) -> list[tuple[int, int]]:
+        return list(self._epochs)
+
+    def read(self, start_offset: int, max_bytes: int, end_offset: int) -> list[Batch]:
+        from streambus.raft.batches import decode_batches
+
+        if start_offset >= end_offset or start_offset >= self._log.log_end_offset:
+            return []
+        result = self._log.read(start_offset, max(1, max_bytes), max_offset=end_offset)
+        batches = [b for b in decode_batches(result.records) if b.base_offset < end_offset]
+        assert not batches or batches[0].base_offset == start_offset, (start_offset, batches[0])
+        return batches
+
+    def latest_snapshot_id(self) -> SnapshotId | None:
+        return self._snapshot_id
+
+    def read_snapshot(self, snapshot_id: SnapshotId, position: int, max_bytes: int
+                      ) -> tuple[int, bytes] | None:
+        path = self._directory / snapshot_file_name(snapshot_id)
+        try:
+            with open(path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                file.seek(position)
+                return size, file.read(max_bytes)
+        except FileNotFoundError:
+            return None
+
+    def snapshot_data(self, snapshot_id: SnapshotId) -> bytes:
+        return (self._directory / snapshot_file_name(snapshot_id)).read_bytes()
+
+    # -- write half -------------------------------------------------------------------------
+
+    def save_quorum_state(self, state: QuorumState) -> None:
+        from streambus.log.partition_log import write_file_atomically
+
+        assert state.epoch >= self._state.epoch, (state, self._state)
+        document = {"leaderEpoch": state.epoch, "leaderId": state.leader_id,
+                    "votedId": state.voted_id, "data_version": _QUORUM_STATE_DATA_VERSION}
+        write_file_atomically(self._directory / QUORUM_STATE_FILE_NAME,
+                              json.dumps(document).encode())
+        self._state = state
+
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        self._write_snapshot(snapshot)
+        self._log.truncate_fully_and_start_at(snapshot.snapshot_id.end_offset)
+        self._log.flush()
+        self._epochs = []
+
+    def truncate_to(self, offset: int) -> None:
+        self._log.truncate_to(offset)
+        assert self._log.log_end_offset == offset or offset >= self._log.log_end_offset, offset
+        while self._epochs and self._epochs[-1][1] >= self._log.log_end_offset:
+            self._epochs.pop()
+
+    def append(self, batches: list[Batch]) -> None:
+        from streambus.protocol.records.batch import validate_batches
+        from streambus.raft.batches import encode_batches
+
+        if not batches:
+            return
+        data = bytearray(encode_batches(batches, self._clock_ms()))
+        self._log.append_as_follower(data, validate_batches(data, verify_crc=False))
+        for batch in batches:
+            if not self._epochs or self._epochs[-1][0] != batch.epoch:
+                self._epochs.append((batch.epoch, batch.base_offset))
+
+    def sync(self) -> None:
+        self._log.flush()
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        assert snapshot.snapshot_id.end_offset <= self._log.log_end_offset, snapshot.snapshot_id
+        self._write_snapshot(snapshot)
+
+    def trim_prefix(self, offset: int) -> None:
+        assert self._snapshot_id is not None and offset <= self._snapshot_id.end_offset
+        log = self._log
+        log.high_watermark = log.log_end_offset
+        log.delete_records_before(offset)
+        kept = []
+        for index, (epoch, start) in enumerate(self._epochs):
+            range_end = (self._epochs[index + 1][1] if index + 1 < len(self._epochs)
+                         else log.log_end_offset)
+            if range_end > offset:
+                kept.append((epoch, max(start, offset)))
+        self._epochs = kept
+
+    def close(self, *, clean: bool = True) -> None:
+        self._log.close(clean=clean)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _write_snapshot(self, snapshot: Snapshot) -> None:
+        from streambus.log.partition_log import write_file_atomically
+
+        write_file_atomically(self._directory / snapshot_file_name(snapshot.snapshot_id),
+                              snapshot.data)
+        self._snapshot_id = max(snapshot.snapshot_id, self._snapshot_id or snapshot.snapshot_id)
+        for path in self._directory.glob("*" + SNAPSHOT_SUFFIX):
+            if path.name != snapshot_file_name(self._snapshot_id):
+                path.unlink()
+
+    def _scan_snapshots(self) -> SnapshotId | None:
+        found = []
+        for path in self._directory.glob("*" + SNAPSHOT_SUFFIX):
+            end_text, _, epoch_text = path.name[: -len(SNAPSHOT_SUFFIX)].partition("-")
+            if end_text.isdigit() and epoch_text.isdigit():
+                found.append(SnapshotId(int(end_text), int(epoch_text)))
+        return max(found, default=None)
+
+    def _read_quorum_state(self) -> QuorumState:
+        path = self._directory / QUORUM_STATE_FILE_NAME
+        if not path.exists():
+            return QuorumState()
+        document = json.loads(path.read_text())
+        return QuorumState(epoch=int(document.get("leaderEpoch", 0)),
+                           leader_id=int(document.get("leaderId", -1)),
+                           voted_id=int(document.get("votedId", -1)))
+
+    def _scan_epochs(self) -> list[tuple[int, int]]:
+        """The epoch cache, rebuilt from batch headers (the metadata log is small)."""
+        from streambus.protocol.records.batch import iter_batch_headers
+
+        epochs: list[tuple[int, int]] = []
+        log = self._log
+        offset = log.log_start_offset
+        while offset < log.log_end_offset:
+            data = log.read(offset, 8 * 1024 * 1024).records
+            headers = list(iter_batch_headers(data))
+            if not headers:
+                break
+            for header in headers:
+                if header.next_offset <= offset:
+                    continue
+                epoch = max(header.partition_leader_epoch, 0)
+                if not epochs or epochs[-1][0] != epoch:
+                    epochs.append((epoch, max(header.base_offset, log.log_start_offset)))
+                offset = header.next_offset
+        return epochs
