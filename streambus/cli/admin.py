@@ -21,6 +21,7 @@ Commands::
         log-dirs describe [--topic NAME ...]
         users add|delete|list ...     (see streambus.cli.security_commands)
         acls add|list|remove ...
+        groups list|describe|delete|reset-offsets ...   (see streambus.cli.group_commands)
 
 Connection security flags (--security-protocol, --sasl-mechanism, --username,
 --password-env/--password-file, --ssl-cafile, --ssl-certfile/--ssl-keyfile) reach TLS and SASL
@@ -63,6 +64,7 @@ from streambus.client.admin import (
     AdminClient,
     connect_admin,
 )
+from streambus.cli import group_commands
 from streambus.cli import security_commands
 from streambus.client.connection import parse_bootstrap_servers
 from streambus.client.security import ClientSecurity
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="resource", metavar="RESOURCE", required=True,
                                      parser_class=_Parser)
     security_commands.add_commands(commands, _Parser)
+    group_commands.add_commands(commands, _Parser)
     topics = commands.add_parser("topics", help="create, list, describe and delete topics")
     actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True,
                                     parser_class=_Parser)
@@ -606,6 +609,7 @@ _COMMANDS: dict[tuple[str, str], Callable[[AdminClient, argparse.Namespace, Outp
     ("configs", "alter"): _configs_alter,
     ("log-dirs", "describe"): _log_dirs_describe,
     **security_commands.COMMANDS,
+    **group_commands.COMMANDS,
 }
 
 

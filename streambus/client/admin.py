@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from streambus.client.connection import BrokerConnection, parse_bootstrap_servers
 from streambus.client.errors import KafkaConnectionError, KafkaProtocolError
+from streambus.client.groups import GroupAdminMixin
 from streambus.client.security import ClientSecurity
 from streambus.protocol.api_keys import ApiKey
 from streambus.protocol.messages.create_partitions import (
@@ -85,7 +86,7 @@ class DeletedTopic:
 
 
 @dataclass(slots=True)
-class AdminClient:
+class AdminClient(GroupAdminMixin):
     """Admin requests against one broker.
 
     Args:

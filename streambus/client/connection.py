@@ -71,6 +71,13 @@ CLIENT_VERSIONS: Mapping[int, tuple[int, int]] = {
     ApiKey.DELETE_ACLS: (1, 1),
     ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
     ApiKey.ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
+    ApiKey.LIST_GROUPS: (0, 5),
+    ApiKey.DESCRIBE_GROUPS: (0, 5),
+    ApiKey.CONSUMER_GROUP_DESCRIBE: (0, 0),
+    ApiKey.DELETE_GROUPS: (0, 2),
+    ApiKey.OFFSET_FETCH: (1, 8),
+    ApiKey.OFFSET_COMMIT: (2, 8),
+    ApiKey.LIST_OFFSETS: (1, 7),
 }
 
 #: The largest response accepted; a bigger size prefix means a confused or hostile peer.
