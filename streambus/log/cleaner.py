@@ -48,6 +48,7 @@ and abandons that group.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -63,7 +64,9 @@ from streambus.log.compacted_batch import (
     batch_crc_is_valid,
     build_compacted_batch,
     delete_horizon_ms,
+    iter_record_spans,
     read_records_section,
+    records_data,
 )
 from streambus.log.config import MAX_INT64
 from streambus.log.errors import LogError
@@ -93,13 +96,20 @@ logger = logging.getLogger(__name__)
 
 CLEANER_OFFSET_CHECKPOINT_FILE_NAME = "cleaner-offset-checkpoint"
 #: Longest stretch of cleaning work between two returns to the event loop.
-_SLICE_S = 0.004
+_SLICE_S = 0.002
+#: Event-loop iterations given to other tasks after each slice (see ``_give_way``).
+_LOOP_TURNS = 3
+#: Records handled between two yields of a pass, so a batch of 10,000 records is not one step.
+_RECORDS_PER_STEP = 256
 #: Smallest read window, whatever ``log.cleaner.io.buffer.size`` says.
 _WINDOW_BYTES_MIN = 64 * 1024
 _CONTROL_KEY = struct.Struct(">hh")
 _ABORT, _COMMIT = 0, 1
 
 TopicPartition = tuple[str, int]
+#: What a pass yields: bytes read or written since the last yield, or a blocking callable
+#: (an fsync) for the driver to run off the event loop.
+Step = int | Callable[[], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,13 +470,16 @@ class LogCleaner:
         generator = self.clean(plan)
         try:
             while True:
-                next(generator)
+                step = next(generator)
+                if callable(step):
+                    step()
         except StopIteration as stop:
             return stop.value
 
-    def clean(self, plan: CleaningPlan) -> Generator[int, None, CleanerStats]:
+    def clean(self, plan: CleaningPlan) -> Generator[Step, None, CleanerStats]:
         """One cleaning pass as a generator that yields the bytes it read or wrote since the
-        last yield; its return value is the pass's statistics.
+        last yield, or a blocking callable (an fsync) its driver should run off the event
+        loop; its return value is the pass's statistics.
 
         Raises:
             LogError: the log went offline, or a batch is corrupt (the log is then left alone
@@ -550,28 +563,45 @@ class LogCleaner:
                 if header.is_control:
                     self._end_transaction(state, header, batch, pending, txn_first_offset)
                 else:
-                    section = read_records_section(batch, header)
-                    keyed = [(span.key, header.base_offset + span.offset_delta)
-                             for span in section.spans if span.key is not None]
+                    # records_count bounds the keys a batch adds (keyless records add none).
                     pending_count = sum(len(records) for records in pending.values())
-                    if len(offset_map) + pending_count + len(keyed) > offset_map.capacity:
+                    if (len(offset_map) + pending_count + header.records_count
+                            > offset_map.capacity):
                         if state.map_end == first_dirty:
                             raise _MapTooSmallError(
-                                f"a batch of {len(keyed)} keys does not fit the offset map of "
-                                f"{offset_map.capacity}; raise log.cleaner.dedupe.buffer.size")
+                                f"a batch of {header.records_count} records does not fit the "
+                                f"offset map of {offset_map.capacity} keys; raise "
+                                "log.cleaner.dedupe.buffer.size")
                         full = True
                         break
+                    target = None
                     if header.is_transactional:
                         if header.producer_id not in txn_first_offset:
                             txn_first_offset[header.producer_id] = header.base_offset
-                        pending.setdefault(header.producer_id, []).extend(keyed)
-                    else:
-                        for record_key, offset in keyed:
-                            offset_map.put(record_key, offset)  # type: ignore[arg-type]
+                        target = pending.setdefault(header.producer_id, [])
+                    yield from self._map_batch(offset_map, header, batch, target)
                 state.map_end = header.next_offset
                 yield header.size_bytes
         if pending:
             yield from self._resolve_open_transactions(state, pending, txn_first_offset)
+
+    @staticmethod
+    def _map_batch(offset_map: OffsetMap, header: BatchHeader, batch: bytes,
+                   target: list[tuple[bytes, int]] | None) -> Generator[int, None, None]:
+        """Put the batch's keys in the map (or in ``target``, for a transaction whose outcome
+        is not known yet), pausing every few hundred records."""
+        base_offset = header.base_offset
+        put = offset_map.put
+        data = records_data(batch, header)
+        for index, span in enumerate(iter_record_spans(data, header.records_count), 1):
+            key = span.key
+            if key is not None:
+                if target is None:
+                    put(key, base_offset + span.offset_delta)
+                else:
+                    target.append((key, base_offset + span.offset_delta))
+            if index % _RECORDS_PER_STEP == 0:
+                yield 0
 
     @staticmethod
     def _end_transaction(state: _PassState, header: BatchHeader, batch: bytes,
@@ -621,7 +651,7 @@ class LogCleaner:
                     state.offset_map.put(record_key, offset)
 
     def _clean_group(self, state: _PassState,
-                     group: list[LogSegment]) -> Generator[int, None, bool | None]:
+                     group: list[LogSegment]) -> Generator[Step, None, bool | None]:
         """Phase 2 for one group: write the compacted copy, then swap it in.
 
         Returns:
@@ -641,7 +671,7 @@ class LogCleaner:
                 for header, batch in state.reader(segment).batches(0, state.window_bytes):
                     is_group_last = segment is last_segment and (
                         header.next_offset == segment.next_offset)
-                    kept = self._filter_batch(state, header, batch, is_group_last)
+                    kept = yield from self._filter_batch(state, header, batch, is_group_last)
                     if kept is not batch:
                         changed = True
                     if kept is not None:
@@ -661,7 +691,9 @@ class LogCleaner:
                 fd = -1
                 cleaned_path.unlink()
                 return None
-            os.fsync(fd)
+            # The data fsync is the slow part of a swap: a worker thread does it (the driver
+            # runs callables it is handed off the event loop).
+            yield functools.partial(os.fsync, fd)
             os.close(fd)
             fd = -1
             state.stats.bytes_written += written_bytes
@@ -698,7 +730,7 @@ class LogCleaner:
         return open_segment
 
     def _filter_batch(self, state: _PassState, header: BatchHeader, batch: bytes,
-                      is_group_last: bool) -> bytes | None:
+                      is_group_last: bool) -> Generator[int, None, bytes | None]:
         """The batch to write for ``batch`` (the same object when unchanged), or None."""
         plan = state.plan
         stats = state.stats
@@ -711,66 +743,66 @@ class LogCleaner:
         horizon_passed = horizon_ms is not None and horizon_ms <= state.now_ms
         new_horizon_ms = state.now_ms + plan.compaction.delete_retention_ms
         if header.is_control:
-            section = read_records_section(batch, header)
-            if _control_type(batch, header) != _ABORT:
-                return batch
-            if horizon_passed:
-                # Kept only as a group's last batch: nothing a later pass could do sooner.
-                return batch if is_group_last else None
-            if horizon_ms is None:
-                state.note_horizon(new_horizon_ms)
-                return build_compacted_batch(batch, header, section, section.spans,
-                                             new_delete_horizon_ms=new_horizon_ms)
-            state.note_horizon(horizon_ms)
-            return batch
-        section = read_records_section(batch, header)
-        stats.records_read += len(section.spans)
-        kept: list[RecordSpan]
+            return self._filter_marker(state, header, batch, is_group_last, horizon_ms,
+                                       new_horizon_ms)
+        data = records_data(batch, header)
+        kept: list[RecordSpan] = []
+        stats.records_read += header.records_count
         if (header.is_transactional and header.base_offset >= plan.first_dirty_offset
                 and _is_aborted(state.aborted, header)):
-            kept = []
-            stats.aborted_records_removed += len(section.spans)
+            stats.aborted_records_removed += header.records_count
         else:
-            kept = self._kept_records(state, header, section, horizon_passed)
+            offset_map = state.offset_map
+            base_offset = header.base_offset
+            for index, span in enumerate(iter_record_spans(data, header.records_count), 1):
+                key = span.key
+                if key is None:
+                    pass  # a keyless record has no place in a compacted log
+                elif (latest := offset_map.get(key)) != NO_OFFSET and (
+                        latest > base_offset + span.offset_delta):
+                    pass  # a later record has this key
+                elif span.is_tombstone and horizon_passed:
+                    stats.tombstones_removed += 1
+                else:
+                    kept.append(span)
+                if index % _RECORDS_PER_STEP == 0:
+                    yield 0
         stats.records_kept += len(kept)
         if not kept:
             if is_group_last or (header.producer_id >= 0 and plan.log.producer_last_offset(
                     header.producer_id) == header.last_offset):
                 return build_compacted_batch(batch, header, RecordsSection(b"", []), [])
             return None
-        needs_horizon = horizon_ms is None and any(span.is_tombstone for span in kept)
-        if needs_horizon:
-            state.note_horizon(new_horizon_ms)
-        elif any(span.is_tombstone for span in kept):
-            state.note_horizon(horizon_ms)
-        if len(kept) == len(section.spans) and not needs_horizon:
+        has_tombstones = any(span.is_tombstone for span in kept)
+        needs_horizon = horizon_ms is None and has_tombstones
+        state.note_horizon(new_horizon_ms if needs_horizon else
+                           horizon_ms if has_tombstones else None)
+        if len(kept) == header.records_count and not needs_horizon:
             return batch
-        return build_compacted_batch(batch, header, section, kept,
+        return build_compacted_batch(batch, header, RecordsSection(data, kept), kept,
                                      new_delete_horizon_ms=new_horizon_ms if needs_horizon
                                      else None)
 
     @staticmethod
-    def _kept_records(state: _PassState, header: BatchHeader, section: RecordsSection,
-                      horizon_passed: bool) -> list[RecordSpan]:
-        offset_map = state.offset_map
-        base_offset = header.base_offset
-        kept = []
-        for span in section.spans:
-            key = span.key
-            if key is None:
-                continue  # a keyless record has no place in a compacted log
-            latest = offset_map.get(key)
-            if latest != NO_OFFSET and latest > base_offset + span.offset_delta:
-                continue  # a later record has this key
-            if span.is_tombstone and horizon_passed:
-                state.stats.tombstones_removed += 1
-                continue
-            kept.append(span)
-        return kept
+    def _filter_marker(state: _PassState, header: BatchHeader, batch: bytes, is_group_last: bool,
+                       horizon_ms: int | None, new_horizon_ms: int) -> bytes | None:
+        """COMMIT markers stay; an ABORT marker gets a delete horizon, then goes after it."""
+        if _control_type(batch, header) != _ABORT:
+            return batch
+        if horizon_ms is not None and horizon_ms <= state.now_ms:
+            # Kept only as a group's last batch: nothing a later pass could do sooner.
+            return batch if is_group_last else None
+        if horizon_ms is not None:
+            state.note_horizon(horizon_ms)
+            return batch
+        state.note_horizon(new_horizon_ms)
+        section = read_records_section(batch, header)
+        return build_compacted_batch(batch, header, section, section.spans,
+                                     new_delete_horizon_ms=new_horizon_ms)
 
     # ------------------------------------------------------------------------------ driver
 
-    async def drive(self, generator: Generator[int, None, CleanerStats]) -> CleanerStats:
+    async def drive(self, generator: Generator[Step, None, CleanerStats]) -> CleanerStats:
         """Run a pass on the event loop: hand control back at least every few milliseconds
         and sleep to stay under ``io_max_bytes_per_second``."""
         rate = self.config.io_max_bytes_per_second
@@ -779,9 +811,14 @@ class LogCleaner:
         try:
             while True:
                 try:
-                    done_bytes += next(generator)
+                    step = next(generator)
                 except StopIteration as stop:
                     return stop.value
+                if callable(step):
+                    await asyncio.to_thread(step)
+                    last_yield = time.monotonic()
+                    continue
+                done_bytes += step
                 now = time.monotonic()
                 if math.isfinite(rate) and rate > 0:
                     due = started + done_bytes / rate
@@ -790,7 +827,7 @@ class LogCleaner:
                         last_yield = time.monotonic()
                         continue
                 if now - last_yield >= _SLICE_S:
-                    await asyncio.sleep(0)
+                    await _give_way()
                     last_yield = time.monotonic()
         finally:
             generator.close()
@@ -822,6 +859,14 @@ class LogCleaner:
             except Exception:  # one bad log must not stop compaction of the others
                 logger.exception("log cleaner pass failed")
                 await asyncio.sleep(backoff_s)
+
+
+async def _give_way() -> None:
+    """Let other tasks run.  A request reaches its handler through a chain of callbacks, one
+    loop iteration each (socket event -> transport -> stream -> task step); one iteration per
+    slice would make it wait a slice per link, so give the loop a few turns."""
+    for _ in range(_LOOP_TURNS):
+        await asyncio.sleep(0)
 
 
 def _write_all(fd: int, data: bytearray) -> int:

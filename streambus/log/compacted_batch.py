@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from crc32c import crc32c
 
@@ -43,6 +43,8 @@ __all__ = [
     "RecordsSection",
     "delete_horizon_ms",
     "read_records_section",
+    "records_data",
+    "iter_record_spans",
     "build_compacted_batch",
     "batch_crc_is_valid",
 ]
@@ -105,30 +107,50 @@ def _varint(data: bytes | memoryview, position: int, end: int) -> tuple[int, int
         shift += 7
 
 
-def read_records_section(batch: bytes | memoryview, header: BatchHeader) -> RecordsSection:
-    """Locate every record of a batch (``batch`` holds exactly this batch).
-
-    Only what compaction needs is decoded: the length, timestamp and offset deltas, the key
-    and whether the value is null.  Values and headers are skipped by the record length.
+def records_data(batch: bytes | memoryview, header: BatchHeader) -> bytes | memoryview:
+    """The batch's records section, decompressed (``batch`` holds exactly this batch).
 
     Raises:
-        CorruptRecordError: the section does not hold ``records_count`` well-formed records.
+        CorruptRecordError: decompression failed or exceeded its bound.
     """
     view = memoryview(batch)[BATCH_HEADER_SIZE: header.size_bytes]
     codec = header.attributes & COMPRESSION_MASK
-    data: bytes | memoryview = view if codec == CompressionType.NONE else decompress(
-        codec, view, max_output_bytes=_MAX_OUTPUT_BYTES)
+    if codec == CompressionType.NONE:
+        return bytes(view)
+    return decompress(codec, view, max_output_bytes=_MAX_OUTPUT_BYTES)
+
+
+def iter_record_spans(data: bytes | memoryview, count: int) -> Iterator[RecordSpan]:
+    """Locate ``count`` records in a records section, lazily, so a caller can pause between
+    records of a large batch.
+
+    Only what compaction needs is decoded: the length, timestamp and offset deltas, the key
+    and whether the value is null.  Values and headers are skipped by the record length.
+    One-byte varints (almost every length and delta) are decoded inline.
+
+    Raises:
+        CorruptRecordError: the section does not hold ``count`` well-formed records.
+    """
     end = len(data)
-    spans: list[RecordSpan] = []
     position = 0
-    for _ in range(header.records_count):
+    for _ in range(count):
         start = position
-        length, position = _varint(data, position, end)
+        if position >= end:
+            raise CorruptRecordError("records section is truncated")
+        byte = data[position]
+        if byte < 0x80:
+            length, position = (byte >> 1) ^ -(byte & 1), position + 1
+        else:
+            length, position = _varint(data, position, end)
         record_end = position + length
-        if length < 0 or record_end > end:
+        if length < 2 or record_end > end:
             raise CorruptRecordError(f"record length {length} is invalid")
         position += 1  # attributes
-        timestamp_delta, position = _varint(data, position, record_end)
+        byte = data[position]
+        if byte < 0x80:
+            timestamp_delta, position = (byte >> 1) ^ -(byte & 1), position + 1
+        else:
+            timestamp_delta, position = _varint(data, position, record_end)
         offset_delta, position = _varint(data, position, record_end)
         key_length, position = _varint(data, position, record_end)
         if key_length < 0:
@@ -138,14 +160,24 @@ def read_records_section(batch: bytes | memoryview, header: BatchHeader) -> Reco
                 raise CorruptRecordError(f"record key length {key_length} is invalid")
             key = bytes(data[position: position + key_length])
             position += key_length
-        value_length, _ = _varint(data, position, record_end)
-        spans.append(RecordSpan(start, record_end, offset_delta, timestamp_delta, key,
-                                value_length < 0))
+        if position >= record_end:
+            raise CorruptRecordError("record value length is missing")
+        # A null value is the zigzag varint -1: the single byte 0x01.
+        yield RecordSpan(start, record_end, offset_delta, timestamp_delta, key,
+                         data[position] == 0x01)
         position = record_end
     if position != end:
-        raise CorruptRecordError(f"{end - position} bytes left after {header.records_count} "
-                                 "records")
-    return RecordsSection(data, spans)
+        raise CorruptRecordError(f"{end - position} bytes left after {count} records")
+
+
+def read_records_section(batch: bytes | memoryview, header: BatchHeader) -> RecordsSection:
+    """Every record span of a batch at once (``batch`` holds exactly this batch).
+
+    Raises:
+        CorruptRecordError: as :func:`records_data` and :func:`iter_record_spans`.
+    """
+    data = records_data(batch, header)
+    return RecordsSection(data, list(iter_record_spans(data, header.records_count)))
 
 
 def _encode_varint(value: int, out: bytearray) -> None:
