@@ -19,6 +19,7 @@ from streambus.log.manager import LogManager
 from streambus.log.partition_log import PartitionLog
 from streambus.metadata.image import MetadataImage
 from streambus.metadata.topic_config import (
+    LONG_MAX,
     TOPIC_CONFIGS,
     BrokerConfigLayers,
     effective_topic_configs,
@@ -142,6 +143,9 @@ class ReplicaManager:
 
     def _timestamp_bounds(self, topic_configs: dict[str, str]) -> dict[str, int]:
         effective = self.effective_configs(topic_configs)
+        if effective["message.timestamp.type"] == "LogAppendTime":
+            # Kafka checks the bounds only for CreateTime: the broker replaces the timestamps.
+            return {"timestamp_before_max_ms": LONG_MAX, "timestamp_after_max_ms": LONG_MAX}
         return {
             "timestamp_before_max_ms": int(effective["message.timestamp.before.max.ms"]),
             "timestamp_after_max_ms": int(effective["message.timestamp.after.max.ms"]),
