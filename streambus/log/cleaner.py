@@ -697,7 +697,7 @@ class LogCleaner:
             os.close(fd)
             fd = -1
             state.stats.bytes_written += written_bytes
-            swapped = log.replace_segments(
+            swapped = not log.is_closed and log.replace_segments(
                 group,
                 lambda: install_cleaned_segment(group, cleaned_path, self._opener(log, group)),
             )
@@ -844,6 +844,7 @@ class LogCleaner:
             if not self.config.enabled:
                 await asyncio.sleep(backoff_s)
                 continue
+            plan = None
             try:
                 logs = list(candidates())
                 plan = self.grab_filthiest(logs)
@@ -857,7 +858,12 @@ class LogCleaner:
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad log must not stop compaction of the others
-                logger.exception("log cleaner pass failed")
+                if plan is not None and plan.log.is_closed:
+                    # The partition was deleted under the pass: nothing left to clean.
+                    logger.info("%s-%d was deleted while being cleaned", plan.log.topic,
+                                plan.log.partition)
+                else:
+                    logger.exception("log cleaner pass failed")
                 await asyncio.sleep(backoff_s)
 
 
