@@ -590,9 +590,12 @@ def produce_kafkajs(
     partition: int = 0,
     idempotent: bool = False,
     timeout_s: float = 60.0,
+    security: dict | None = None,
 ) -> ProduceResult:
+    """``security``: {"ssl": {...}, "sasl": {...}} as js/common.js reads them."""
     records = list(records)
     result = run_node_script("produce.js", {
+        **(security or {}),
         "idempotent": idempotent,
         "brokers": [bootstrap],
         "topic": topic,
@@ -620,10 +623,12 @@ def produce_kafkajs(
 
 
 def consume_kafkajs(
-    bootstrap: str, topic: str, count: int, *, timeout_s: float = 60.0
+    bootstrap: str, topic: str, count: int, *, timeout_s: float = 60.0,
+    security: dict | None = None,
 ) -> list[ConsumedRecord]:
     """Group-based (kafkajs has no assign): subscribe fromBeginning, read `count` records."""
     result = run_node_script("consume.js", {
+        **(security or {}),
         "brokers": [bootstrap],
         "topic": topic,
         "groupId": f"compat-kafkajs-{uuid.uuid4().hex[:8]}",

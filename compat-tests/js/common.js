@@ -1,6 +1,7 @@
 // Shared helpers for the kafkajs compat scripts: read one JSON document from stdin, write one
 // JSON document to stdout, send kafkajs logs to stderr (never stdout, which carries the result).
 'use strict'
+const fs = require('fs')
 const { Kafka, logLevel } = require('kafkajs')
 
 function readStdinJson() {
@@ -23,10 +24,24 @@ const stderrLogCreator = () => ({ namespace, level, label, log }) => {
   process.stderr.write(`[kafkajs ${label} ${namespace}] ${message} ${JSON.stringify(extra)}\n`)
 }
 
+// input.ssl: {ca, cert, key} file paths (true for system CAs); input.sasl: {mechanism, username,
+// password} with kafkajs' mechanism names (plain, scram-sha-256, scram-sha-512).
+function sslOptions(ssl) {
+  if (!ssl) return undefined
+  if (ssl === true) return true
+  const options = {}
+  if (ssl.ca) options.ca = [fs.readFileSync(ssl.ca, 'utf8')]
+  if (ssl.cert) options.cert = fs.readFileSync(ssl.cert, 'utf8')
+  if (ssl.key) options.key = fs.readFileSync(ssl.key, 'utf8')
+  return options
+}
+
 function makeKafka(input, clientId) {
   return new Kafka({
     clientId: input.clientId || clientId,
     brokers: input.brokers,
+    ssl: sslOptions(input.ssl),
+    sasl: input.sasl || undefined,
     connectionTimeout: 5000,
     requestTimeout: 20000,
     retry: { retries: 3, initialRetryTime: 100 },
