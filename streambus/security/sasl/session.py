@@ -185,12 +185,13 @@ class SaslSession:
 
     def illegal_request(self, api_key: int) -> str:
         """Another request where only SASL is allowed: the error message; the caller closes."""
+        state = self.state.value
         self._fail_state()
         try:
             name = ApiKey(api_key).name
         except ValueError:
             name = str(api_key)
-        return f"Unexpected Kafka request of type {name} during SASL {self.state.value}"
+        return f"Unexpected Kafka request of type {name} during SASL {state}"
 
     # -- internals --------------------------------------------------------------------------
 
