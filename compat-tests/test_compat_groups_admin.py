@@ -129,6 +129,7 @@ def test_static_member_restarts_without_a_rebalance(broker_factory, topic) -> No
         wait_until(lambda: stay.assignment and restart.assignment
                    and len(stay.assignment | restart.assignment) == PARTITIONS, "two static members")
         callbacks, owned = stay.assigned_count, restart.assignment
+        wait_until(lambda: rebalances(broker) >= 1, "the first generation to be counted")
         rebalances_before = rebalances(broker)
         restart.stop()  # a static member sends no LeaveGroup
         replacement = static("b")
@@ -172,6 +173,22 @@ def test_admin_client_and_cli_agree_with_the_consumers(broker_factory, topic) ->
         wait_until(lambda: sum(meta.offset for meta in admin.list_group_offsets(group)[group].values())
                    == len(expected), "auto-committed offsets")
         assignment = {m.name: sorted(m.assignment) for m in members}
+
+        def group_metrics() -> dict:
+            _, body, _ = broker.http("/metrics")
+            samples = parse_prometheus(body.decode())
+            return {
+                "stable": sum(v for n, labels, v in samples if n == "streambus_group_count"
+                              and labels == {"type": "classic", "state": "Stable"}),
+                "lag": {int(labels["partition"]): v for n, labels, v in samples
+                        if n == "streambus_group_consumer_lag" and labels.get("group") == group},
+                "commits": sum(v for n, _, v in samples
+                               if n == "streambus_group_offset_commits_total"),
+            }
+
+        wait_until(lambda: group_metrics()["lag"] == {p: 0 for p in range(PARTITIONS)},
+                   "lag metrics at zero for every partition")
+        assert group_metrics()["stable"] >= 1 and group_metrics()["commits"] >= PARTITIONS
 
         listed = {g["group_id"]: g for g in admin.list_groups()}
         assert listed[group]["group_state"] == "Stable"

@@ -201,7 +201,7 @@ class GroupCoordinatorRuntime:
         self._tasks: list[asyncio.Task] = []
         self._running = False
         self._metrics_next_ms = 0
-        self._counted = Counter()
+        self._counted: dict[int, tuple[int, int]] = {}
 
     @classmethod
     def for_node(cls, node: Any) -> "GroupCoordinatorRuntime":
@@ -363,9 +363,18 @@ class GroupCoordinatorRuntime:
                 completion = Completion(completion.token, _error_like(completion.response, error))
             self._deliver(completion)
         self._rearm_timers()
-        if self._metrics is not None and result.records:
-            self._refresh_metrics(force=False)
+        if self._metrics is not None:
+            self._count(partition, shard)
         return error
+
+    def _count(self, partition: int, shard: GroupCoordinatorShard) -> None:
+        """Move the shard's counters into the metrics now (gauges and lag wait for the next
+        refresh), so a scrape right after an operation already counts it."""
+        seen = self._counted.get(partition, (0, 0))
+        now = (shard.rebalances_completed_count, shard.offset_commits_count)
+        self._metrics.add_group_rebalances(now[0] - seen[0])
+        self._metrics.add_group_offset_commits(now[1] - seen[1])
+        self._counted[partition] = now
 
     def _append(self, partition_index: int, result: CoordinatorResult) -> None:
         partition = self._host.partition(partition_index)
@@ -489,21 +498,16 @@ class GroupCoordinatorRuntime:
             return
         self._metrics_next_ms = now_ms + METRICS_INTERVAL_MS
         states: Counter = Counter()
-        rebalances = commits = 0
         lag: dict[tuple[str, str, int], int] = {}
-        for shard in self.shards.values():
+        for partition, shard in self.shards.items():
             states.update(shard.group_states())
-            rebalances += shard.rebalances_completed_count
-            commits += shard.offset_commits_count
+            self._count(partition, shard)
             for group_id, offsets in shard.committed_offsets().items():
                 for (topic, partition), offset in offsets.items():
                     high_watermark = self._host.high_watermark(topic, partition)
                     if high_watermark is not None and offset.committed_offset >= 0:
                         lag[(group_id, topic, partition)] = max(high_watermark - offset.committed_offset, 0)
         metrics.set_group_counts(states)
-        metrics.add_group_rebalances(rebalances - self._counted["rebalances"])
-        metrics.add_group_offset_commits(commits - self._counted["commits"])
-        self._counted["rebalances"], self._counted["commits"] = rebalances, commits
         metrics.set_consumer_lag(lag)
 
 
