@@ -53,19 +53,27 @@ from streambus.log.file_names import (
     PARTITION_METADATA_FILE_NAME,
     SWAP_FILE_SUFFIX,
     TIME_INDEX_FILE_SUFFIX,
+    TXN_INDEX_FILE_SUFFIX,
     offset_from_file_name,
     parse_partition_dir_name,
 )
 from streambus.log.file_names import index_file_path
-from streambus.log.producer_state import ProducerStateManager
+from streambus.log.producer_state import (
+    ProducerStateEntry,
+    ProducerStateManager,
+    TransactionCoordinatorFencedError,
+)
+from streambus.log.txn_index import AbortedTxn
 from streambus.log.segment import LogSegment
 from streambus.log.segment_swap import recover_swap_files
 from streambus.protocol.records.batch import (
     BatchHeader,
+    read_batch_header,
     rewrite_base_offset,
     rewrite_partition_leader_epoch,
     set_log_append_time,
 )
+from streambus.protocol.records.control import ControlRecordType, build_control_batch, parse_control_record
 from streambus.protocol.records.record import decode_records
 
 __all__ = [
@@ -250,7 +258,7 @@ class PartitionLog:
                 continue
             if name.endswith(LOG_FILE_SUFFIX):
                 base_offsets.append(offset_from_file_name(name))
-            elif name.endswith((INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX)):
+            elif name.endswith((INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX)):
                 index_offsets.setdefault(offset_from_file_name(name), []).append(path)
         for base_offset, paths in index_offsets.items():
             if base_offset not in base_offsets:
@@ -284,17 +292,25 @@ class PartitionLog:
         )
 
     def _load_producer_state(self) -> None:
-        """Load the newest snapshot at or below the log end, then replay batches after it."""
+        """Load the newest snapshot at or below the log end, then replay batches after it.
+
+        The replay also restores aborted-transaction entries that a crash kept out of the
+        ``.txnindex`` files (the marker reached the log, its entry did not): every entry is
+        written before any later snapshot, so the markers after the snapshot cover them all.
+        """
         producer_state = ProducerStateManager()
         producer_state.delete_snapshots_after(self.directory, self.log_end_offset)
         snapshot_offset = producer_state.load_latest_snapshot(self.directory, self.log_end_offset)
         replay_from = self.log_start_offset if snapshot_offset is None else snapshot_offset
-        producer_state.rebuild_from(
-            header
-            for header in self._iter_batch_headers(replay_from)
-            if header.base_offset >= replay_from
-        )
         self._producer_state = producer_state
+        index = max(0, self._floor_segment_index(replay_from))
+        for count, segment in enumerate(self._segments[index:]):
+            for header in segment.batch_headers(replay_from if count == 0 else None):
+                if header.base_offset < replay_from or header.producer_id < 0:
+                    continue
+                batch = (segment.read_bytes(header.position, header.size_bytes)
+                         if header.is_control else None)
+                self._update_producer_state(header, batch, header.max_timestamp)
 
     # --------------------------------------------------------------------------- properties
 
@@ -336,6 +352,53 @@ class PartitionLog:
         """First offset of the oldest open transaction, or None (the log cleaner stops there)."""
         return self._producer_state.first_unstable_offset()
 
+    @property
+    def last_stable_offset(self) -> int:
+        """Offset below which every transaction is decided: what read_committed consumers may
+        read (Fetch) and what ListOffsets answers them for "latest".
+
+        It is the first offset of the oldest open transaction, bounded by the high watermark
+        (a decided transaction whose marker is not yet replicated is not stable either) and
+        raised to the log start (DeleteRecords may have removed an open transaction's start).
+        """
+        high_watermark = self._high_watermark
+        first_unstable = self._producer_state.first_unstable_offset()
+        if first_unstable is None or first_unstable >= high_watermark:
+            return high_watermark
+        return max(first_unstable, self.log_start_offset)
+
+    def producer_entries(self) -> list[ProducerStateEntry]:
+        """Every producer this partition knows (DescribeProducers).  Do not mutate them."""
+        return self._producer_state.entries()
+
+    def ongoing_transactions(self) -> dict[int, int]:
+        """Producer id -> first offset of its open transaction here."""
+        return self._producer_state.ongoing_transactions()
+
+    def has_ongoing_transaction(self, producer_id: int) -> bool:
+        entry = self._producer_state.entry(producer_id)
+        return entry is not None and entry.current_txn_first_offset is not None
+
+    def collect_aborted_transactions(self, fetch_offset: int,
+                                     upper_bound_offset: int) -> list[AbortedTxn]:
+        """Aborted transactions that may have records in [fetch_offset, upper_bound_offset):
+        what a read_committed Fetch returns beside those records (Kafka's
+        ``collectAbortedTransactions``).  Entries live with their ABORT marker, so the scan
+        starts at the fetch offset's segment and goes on until an entry's last stable offset
+        shows that no later abort can overlap."""
+        found: list[AbortedTxn] = []
+        if upper_bound_offset <= fetch_offset:
+            return found
+        index = max(0, self._floor_segment_index(fetch_offset))
+        for segment in self._segments[index:]:
+            if segment.txn_index.collect(fetch_offset, upper_bound_offset, found):
+                break
+        return found
+
+    def aborted_transactions(self) -> list[AbortedTxn]:
+        """Every aborted transaction still indexed, in marker order (tests, tools)."""
+        return [entry for segment in self._segments for entry in segment.txn_index.entries]
+
     def producer_last_offset(self, producer_id: int) -> int:
         """Last offset the producer appended, or -1 if it is unknown (the log cleaner keeps
         that batch, even emptied, so idempotence state survives compaction)."""
@@ -365,8 +428,17 @@ class PartitionLog:
             a is not b for a, b in zip(self._segments[start:end], old_segments)
         ):
             return False
+        carried = [entry for segment in old_segments for entry in segment.txn_index.entries]
         try:
             new_segment = install()
+            if carried:
+                # An aborted transaction stays indexed only while its ABORT marker is kept:
+                # once the cleaner dropped the marker (and, before it, the records), an entry
+                # would make consumers skip that producer's later committed records.
+                control_offsets = {header.base_offset for header in new_segment.batch_headers()
+                                   if header.is_control}
+                new_segment.txn_index.replace(
+                    entry for entry in carried if entry.last_offset in control_offsets)
         except OSError as exc:
             self._go_offline(exc)
         self._segments[start:end] = [new_segment]
@@ -478,11 +550,88 @@ class PartitionLog:
         self.log_end_offset = headers[-1].next_offset
         for header in headers:
             if header.producer_id >= 0:
-                self._producer_state.update(
-                    header, header.base_offset, header.last_offset, header.max_timestamp
-                )
+                batch = (view[header.position:header.position + header.size_bytes]
+                         if header.is_control else None)
+                self._update_producer_state(header, batch, header.max_timestamp)
         if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
             self.flush()
+
+    def _update_producer_state(self, header: BatchHeader, batch: bytes | memoryview | None,
+                               timestamp_ms: int) -> None:
+        """Apply one appended batch to producer state; an ABORT marker also gets its
+        ``.txnindex`` entry (Kafka's ``updateProducers`` + ``updateTxnIndex``)."""
+        if not header.is_control:
+            self._producer_state.update(header, header.base_offset, header.last_offset,
+                                        timestamp_ms)
+            return
+        marker: tuple[ControlRecordType, int] | None = None
+        if batch is not None:
+            try:
+                marker = parse_control_record(batch)
+            except ValueError:
+                marker = None  # not a transaction marker: it only fences by epoch
+        entry = self._producer_state.entry(header.producer_id)
+        first_offset = None if entry is None else entry.current_txn_first_offset
+        self._producer_state.update(header, header.base_offset, header.last_offset, timestamp_ms,
+                                    coordinator_epoch=None if marker is None else marker[1])
+        if marker is None or marker[0] != ControlRecordType.ABORT:
+            return
+        marker_offset = header.base_offset
+        first_unstable = self._producer_state.first_unstable_offset()
+        entry_to_add = AbortedTxn(
+            producer_id=header.producer_id,
+            first_offset=marker_offset if first_offset is None else first_offset,
+            last_offset=marker_offset,
+            last_stable_offset=marker_offset + 1 if first_unstable is None else first_unstable,
+        )
+        segment = self._segments[max(0, self._floor_segment_index(marker_offset))]
+        index = segment.txn_index
+        if index.contains(entry_to_add.producer_id, marker_offset):
+            return
+        entries = index.entries
+        if not entries or entries[-1].last_offset < marker_offset:
+            index.append(entry_to_add)
+        else:
+            index.replace([*entries, entry_to_add])
+
+    def append_control_marker(
+        self,
+        *,
+        producer_id: int,
+        producer_epoch: int,
+        coordinator_epoch: int,
+        commit: bool,
+        leader_epoch: int,
+    ) -> AppendResult:
+        """Append a COMMIT or ABORT marker for ``producer_id`` (WriteTxnMarkers).
+
+        The marker closes the producer's open transaction here (if any); an ABORT also
+        indexes the transaction in the active segment's ``.txnindex``.  A marker with a newer
+        epoch than the producer's (a coordinator's fencing abort) fences the old epoch.
+
+        Raises:
+            InvalidProducerEpochError: the marker's epoch is older than the producer's.
+            TransactionCoordinatorFencedError: an older coordinator epoch than one seen.
+            LogError: the log is closed or its disk failed.
+        """
+        self._check_open()
+        entry = self._producer_state.entry(producer_id)
+        if entry is not None and coordinator_epoch < entry.coordinator_epoch:
+            raise TransactionCoordinatorFencedError(
+                f"marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, "
+                f"older than {entry.coordinator_epoch}")
+        now_ms = self._clock_ms()
+        batch = bytearray(build_control_batch(
+            ControlRecordType.COMMIT if commit else ControlRecordType.ABORT,
+            producer_id, producer_epoch, coordinator_epoch, now_ms,
+            base_offset=self.log_end_offset, partition_leader_epoch=leader_epoch))
+        header = read_batch_header(batch, 0)
+        header.position = 0
+        self._producer_state.check_batches([header])  # fences an older epoch
+        self._append(memoryview(batch), [header], now_ms)
+        return AppendResult(base_offset=header.base_offset, last_offset=header.last_offset,
+                            log_append_time_ms=NO_TIMESTAMP,
+                            log_start_offset=self.log_start_offset)
 
     def _should_roll(self, size_bytes: int, headers: list[BatchHeader], now_ms: int) -> bool:
         segment = self.active_segment

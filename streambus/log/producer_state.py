@@ -72,6 +72,8 @@ __all__ = [
     "ProducerStateError",
     "OutOfOrderSequenceError",
     "InvalidProducerEpochError",
+    "InvalidTxnStateError",
+    "TransactionCoordinatorFencedError",
     "snapshot_file_name",
     "list_snapshot_offsets",
 ]
@@ -114,6 +116,20 @@ class InvalidProducerEpochError(ProducerStateError):
     """The batch's producer epoch is older than the producer's current epoch (fenced)."""
 
     error_code = 47  # INVALID_PRODUCER_EPOCH
+
+
+class InvalidTxnStateError(ProducerStateError):
+    """A non-transactional batch from a producer whose transaction is still open here
+    (Kafka's ``ProducerAppendInfo.appendDataBatch``)."""
+
+    error_code = 48  # INVALID_TXN_STATE
+
+
+class TransactionCoordinatorFencedError(ProducerStateError):
+    """A transaction marker from a coordinator epoch older than one this partition has seen
+    for the producer: a deposed coordinator must not complete the transaction (KIP-98)."""
+
+    error_code = 52  # TRANSACTION_COORDINATOR_FENCED
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +241,9 @@ class ProducerStateManager:
 
     def __init__(self) -> None:
         self._producers: dict[int, ProducerStateEntry] = {}
+        #: producer id -> first offset of its open transaction; derived from the entries, kept
+        #: so that the last stable offset costs O(open transactions), not O(producers).
+        self._ongoing: dict[int, int] = {}
 
     # ----------------------------------------------------------------------------- queries
 
@@ -238,14 +257,24 @@ class ProducerStateManager:
     def __len__(self) -> int:
         return len(self._producers)
 
+    def entries(self) -> list[ProducerStateEntry]:
+        """Every producer's state, by producer id (DescribeProducers).  Do not mutate them."""
+        return [self._producers[producer_id] for producer_id in sorted(self._producers)]
+
     def first_unstable_offset(self) -> int | None:
         """Smallest first offset of an open transaction (bounds the last stable offset)."""
-        offsets = [
-            entry.current_txn_first_offset
-            for entry in self._producers.values()
+        return min(self._ongoing.values()) if self._ongoing else None
+
+    def ongoing_transactions(self) -> dict[int, int]:
+        """Producer id -> first offset of its open transaction (a copy)."""
+        return dict(self._ongoing)
+
+    def _reindex_ongoing(self) -> None:
+        self._ongoing = {
+            producer_id: entry.current_txn_first_offset
+            for producer_id, entry in self._producers.items()
             if entry.current_txn_first_offset is not None
-        ]
-        return min(offsets) if offsets else None
+        }
 
     # ----------------------------------------------------------------------------- checks
 
@@ -280,6 +309,11 @@ class ProducerStateManager:
                 duplicate.first_offset, duplicate.last_offset, duplicate.timestamp
             )
         _check_sequence(entry.producer_epoch, entry.last_sequence, header)
+        if entry.current_txn_first_offset is not None and not header.is_transactional:
+            raise InvalidTxnStateError(
+                f"expected a transactional write from producer {header.producer_id}: its "
+                f"transaction from offset {entry.current_txn_first_offset} is still open"
+            )
         return None
 
     def check_batches(self, headers: Sequence[BatchHeader]) -> DuplicateBatch | None:
@@ -358,6 +392,7 @@ class ProducerStateManager:
         entry.last_timestamp = timestamp_ms
         if header.is_control:
             entry.current_txn_first_offset = None
+            self._ongoing.pop(header.producer_id, None)
             if coordinator_epoch is not None:
                 entry.coordinator_epoch = coordinator_epoch
             return
@@ -373,6 +408,7 @@ class ProducerStateManager:
             )
         if header.is_transactional and entry.current_txn_first_offset is None:
             entry.current_txn_first_offset = first_offset
+            self._ongoing[header.producer_id] = first_offset
 
     def rebuild_from(self, headers: Iterable[BatchHeader]) -> None:
         """Replay batches appended after the loaded snapshot (log recovery), in log order.
@@ -406,6 +442,7 @@ class ProducerStateManager:
                 and entry.current_txn_first_offset >= offset
             ):
                 entry.current_txn_first_offset = None
+        self._reindex_ongoing()
 
     def remove_expired(
         self, now_ms: int, expiration_ms: int = PRODUCER_ID_EXPIRATION_MS_DEFAULT
@@ -430,6 +467,7 @@ class ProducerStateManager:
 
     def clear(self) -> None:
         self._producers.clear()
+        self._ongoing.clear()
 
     # ----------------------------------------------------------------------------- snapshots
 
@@ -468,6 +506,7 @@ class ProducerStateManager:
                 impossible counts; the state is left unchanged then.
         """
         self._producers = _decode_snapshot(data)
+        self._reindex_ongoing()
 
     def write_snapshot(self, directory: Path, offset: int) -> Path:
         """Write ``%020d.snapshot`` for ``offset`` durably: temp file, fsync, rename, fsync
@@ -512,8 +551,10 @@ class ProducerStateManager:
                 path.unlink(missing_ok=True)
                 continue
             self._producers = producers
+            self._reindex_ongoing()
             return offset
         self._producers = {}
+        self._ongoing = {}
         return None
 
     def delete_snapshots_after(self, directory: Path, offset: int) -> list[int]:

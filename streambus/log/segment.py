@@ -9,6 +9,8 @@ Files, all named by the segment's ``base_offset`` (see ``file_names.py``)::
                                     (layout in protocol/records/batch.py); no segment header
     00000000000000000000.index      offset index (offset_index.py)
     00000000000000000000.timeindex  time index (time_index.py)
+    00000000000000000000.txnindex   aborted transactions whose ABORT marker is here
+                                    (txn_index.py; created on the first abort only)
 
 Writes go through ``os.pwrite`` at the tracked end position on a descriptor without
 ``O_APPEND`` and without userspace buffering, so once :meth:`LogSegment.append` returns the
@@ -31,6 +33,7 @@ from streambus.log.errors import CorruptIndexError
 from streambus.log.file_names import index_file_path, log_file_path, time_index_file_path
 from streambus.log.offset_index import MAX_RELATIVE_OFFSET, OffsetIndex, _pread_fully, _pwrite_fully
 from streambus.log.time_index import TimeIndex
+from streambus.log.txn_index import TransactionIndex, txn_index_file_path
 from streambus.protocol.records.batch import (
     BATCH_HEADER_SIZE,
     MAGIC_V2,
@@ -101,6 +104,7 @@ class LogSegment:
         except BaseException:
             os.close(self._fd)
             raise
+        self.txn_index = TransactionIndex(txn_index_file_path(directory, base_offset))
         self._size_bytes = os.fstat(self._fd).st_size
         self._next_offset = base_offset
         self._max_timestamp_ms = NO_TIMESTAMP
@@ -255,6 +259,9 @@ class LogSegment:
             os.ftruncate(self._fd, position)
             self._size_bytes = position
             self._dirty = True
+        # Aborts whose marker was cut off go too; the partition log re-adds any the replay of
+        # producer state finds missing.
+        self.txn_index.truncate_to(self._next_offset)
         return truncated_bytes
 
     def _verify_large_batch(self, window: bytes, position: int) -> BatchHeader | None:
@@ -347,6 +354,7 @@ class LogSegment:
         self._dirty = True
         self.offset_index.truncate_to(header.base_offset)
         self.time_index.truncate_to(header.base_offset)
+        self.txn_index.truncate_to(header.base_offset)
         self._first_batch_max_timestamp_ms = None
         self._load_tail()
         return truncated_bytes
@@ -479,12 +487,13 @@ class LogSegment:
     # ----------------------------------------------------------------------------- lifecycle
 
     def flush(self) -> None:
-        """fsync the ``.log`` and both indexes."""
+        """fsync the ``.log`` and its indexes."""
         if self._dirty:
             os.fsync(self._fd)
             self._dirty = False
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def close(self, *, write_pending_index_entries: bool = True) -> None:
         """Close the files; index entries not yet written are written unless told not to
@@ -501,6 +510,7 @@ class LogSegment:
         self.log_path.unlink(missing_ok=True)
         self.offset_index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
 
     def __repr__(self) -> str:
         return (
