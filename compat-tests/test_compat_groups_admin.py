@@ -23,10 +23,8 @@ import uuid
 from compat_clients import REPO_ROOT
 from raw_wire import parse_prometheus
 from test_compat_groups import (
-    HEARTBEAT_INTERVAL_MS,
     INITIAL_REBALANCE_DELAY_MS,
     PARTITIONS,
-    SESSION_TIMEOUT_MS,
     KafkaPythonMember,
     assert_each_record_once,
     create_topic,
