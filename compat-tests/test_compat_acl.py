@@ -241,3 +241,63 @@ def test_group_consumers_need_a_group_acl(broker: Broker) -> None:
     with pytest.raises(ClientError, match="GROUP_AUTHORIZATION_FAILED"):
         consume_confluent(broker.bootstrap, "events", 1,
                           config=_setup("consumer-app").confluent(), timeout_s=10)
+
+
+def test_group_acl_lets_a_group_consumer_join_commit_and_read(broker: Broker) -> None:
+    """JoinGroup/SyncGroup/OffsetCommit/OffsetFetch need READ on the group (plus READ on the
+    topic): refused with GroupAuthorizationFailedError until an admin grants it."""
+    from kafka import KafkaConsumer
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ResourcePattern, ResourceType
+    from kafka.errors import GroupAuthorizationFailedError
+
+    group = f"cg-{uuid.uuid4().hex[:8]}"
+    _produce(broker, "producer-app", "events")
+
+    def consume_in_group() -> int:
+        consumer = KafkaConsumer("events", bootstrap_servers=broker.bootstrap, group_id=group,
+                                 auto_offset_reset="earliest", enable_auto_commit=False,
+                                 **_setup("consumer-app").kafka_python())
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                records = consumer.poll(timeout_ms=500)
+                if records:
+                    consumer.commit()
+                    return sum(len(batch) for batch in records.values())
+            return 0
+        finally:
+            consumer.close()
+
+    with pytest.raises(GroupAuthorizationFailedError):
+        consume_in_group()
+    with _admin(broker) as admin:
+        admin.create_acls([ACL(principal="User:consumer-app", host="*",
+                               operation=ACLOperation.READ,
+                               permission_type=ACLPermissionType.ALLOW,
+                               resource_pattern=ResourcePattern(ResourceType.GROUP, group))])
+    assert consume_in_group() >= 1
+    # WRITE does not imply DESCRIBE_CONFIGS: producer-app may not read the topic's configs.
+    # (kafka-python's describe_configs drops per-resource errors; the streambus CLI shows them.)
+    completed = _streambus_cli(broker, "producer-app", "configs", "describe", "--topic",
+                               "events")
+    assert completed.returncode == 1, completed
+    assert "TOPIC_AUTHORIZATION_FAILED" in completed.stderr, completed.stderr
+    allowed = _streambus_cli(broker, "admin", "configs", "describe", "--topic", "events")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def _streambus_cli(broker: Broker, user: str, *argv: str):
+    import os
+    import subprocess
+    import sys
+
+    from compat_clients import REPO_ROOT
+
+    env = {**os.environ, "STREAMBUS_PASSWORD": PASSWORDS[user],
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                      os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(
+        [sys.executable, "-m", "streambus.cli.admin", "--bootstrap-server", broker.bootstrap,
+         "--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "SCRAM-SHA-256",
+         "--username", user, *argv],
+        capture_output=True, text=True, timeout=60, env=env)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation
+from streambus.security.checks import config_resource_denial
 from streambus.metadata import controller
 from streambus.metadata.controller import ControllerError
 from streambus.protocol.error_codes import ErrorCode
@@ -25,6 +27,10 @@ def handle(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsRes
         code, message = ErrorCode.NONE, None
         if counts[(resource.resource_type, resource.resource_name)] > 1:
             code, message = ErrorCode.INVALID_REQUEST, "Duplicate resource in request"
+        elif (denied := config_resource_denial(ctx, AclOperation.ALTER_CONFIGS,
+                                               resource.resource_type,
+                                               resource.resource_name)) is not None:
+            code, message = denied, ErrorCode(denied).message
         else:
             try:
                 records = controller.alter_configs(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 from streambus.metadata import controller
 from streambus.metadata.controller import ControllerError
 from streambus.protocol.error_codes import ErrorCode
@@ -28,6 +30,8 @@ def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> CreateParti
         code, message = ErrorCode.NONE, None
         if counts[topic.name] > 1:
             code, message = ErrorCode.INVALID_REQUEST, "Duplicate topic in request."
+        elif not authorize(ctx, AclOperation.ALTER, ResourceType.TOPIC, topic.name):
+            code, message = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed."
         else:
             try:
                 records = controller.create_partitions(

@@ -8,6 +8,8 @@ once; consumers positioned below it get OFFSET_OUT_OF_RANGE and reset as their
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 from streambus.log.retention import DeleteRecordsError, delete_records
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.delete_records import (
@@ -35,7 +37,11 @@ def _partition(ctx: RequestContext, topic: str,
 def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
     topics = [
         DeleteRecordsResponse.DeleteRecordsTopicResult(
-            name=topic.name, partitions=[_partition(ctx, topic.name, p) for p in topic.partitions])
+            name=topic.name, partitions=[_partition(ctx, topic.name, p) for p in topic.partitions]
+            if authorize(ctx, AclOperation.DELETE, ResourceType.TOPIC, topic.name)
+            else [_Partition(partition_index=p.partition_index, low_watermark=-1,
+                             error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+                  for p in topic.partitions])
         for topic in request.topics
     ]
     # A crash must not bring deleted records back: persist the new log start offsets now

@@ -9,6 +9,8 @@ serves), v3 adds ``config_type`` and ``documentation``.
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation
+from streambus.security.checks import config_resource_denial
 from streambus.metadata.image import CONFIG_RESOURCE_BROKER, CONFIG_RESOURCE_TOPIC
 from streambus.metadata.topic_config import (
     TOPIC_CONFIGS,
@@ -86,7 +88,11 @@ def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConf
     include_synonyms = ctx.api_version >= 1 and request.include_synonyms
     results = []
     for resource in request.resources:
-        if resource.resource_type == CONFIG_RESOURCE_TOPIC:
+        denied = config_resource_denial(ctx, AclOperation.DESCRIBE_CONFIGS,
+                                        resource.resource_type, resource.resource_name)
+        if denied is not None:
+            results.append(_error(resource, denied, ErrorCode(denied).message))
+        elif resource.resource_type == CONFIG_RESOURCE_TOPIC:
             results.append(_topic(ctx, resource, include_synonyms))
         elif resource.resource_type == CONFIG_RESOURCE_BROKER:
             results.append(_broker(ctx, resource, include_synonyms))

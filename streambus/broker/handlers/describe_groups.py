@@ -8,6 +8,9 @@ ACLs every principal may do all three.
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType, authorized_operations
+from streambus.security.checks import authorize, authorizer_of
+from streambus.protocol.error_codes import ErrorCode
 from streambus.coordinator.runtime import CoordinatorError
 from streambus.protocol.messages.describe_groups import DescribeGroupsRequest, DescribeGroupsResponse
 
@@ -19,6 +22,10 @@ def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroup
     coordinator = ctx.node.group_coordinator
     described = []
     for group_id in request.groups:
+        if not authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            described.append(DescribeGroupsResponse.DescribedGroup(
+                group_id=group_id, error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED))
+            continue
         try:
             _, shard = coordinator.shard_for(group_id, create_topic=False)
         except CoordinatorError as exc:
@@ -30,5 +37,9 @@ def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroup
     if request.include_authorized_operations:
         for group in described:
             if not group.error_code and group.group_state != "Dead":
-                group.authorized_operations = _GROUP_OPERATIONS
+                authorizer = authorizer_of(ctx)
+                group.authorized_operations = (
+                    _GROUP_OPERATIONS if authorizer is None else authorized_operations(
+                        authorizer, ctx.principal, ctx.client_host, ResourceType.GROUP,
+                        group.group_id))
     return DescribeGroupsResponse(groups=described)

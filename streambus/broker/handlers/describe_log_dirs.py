@@ -10,6 +10,9 @@ from __future__ import annotations
 import shutil
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation
+from streambus.security.checks import authorize_cluster
+from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.describe_log_dirs import (
     DescribeLogDirsRequest,
     DescribeLogDirsResponse,
@@ -35,6 +38,10 @@ def _wanted(ctx: RequestContext, request: DescribeLogDirsRequest) -> dict[str, l
 
 def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     replica_manager = ctx.node.replica_manager
+    if not authorize_cluster(ctx, AclOperation.DESCRIBE):
+        return DescribeLogDirsResponse(throttle_time_ms=0,
+                                       error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+                                       results=[])
     topics = []
     for name, indexes in _wanted(ctx, request).items():
         partitions = []

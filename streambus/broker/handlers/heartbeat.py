@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
+from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
 
 
 def handle(ctx: RequestContext, request: HeartbeatRequest):
+    if not authorize(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return HeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     return ctx.node.group_coordinator.execute(
         request.group_id,
         lambda shard, token, now_ms: shard.heartbeat(request, now_ms=now_ms),

@@ -7,6 +7,9 @@ MEMBER_ID_REQUIRED on a first join (KIP-394); ``protocol_name`` is nullable only
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
+from streambus.protocol.error_codes import ErrorCode
 from streambus.coordinator.runtime import then
 from streambus.protocol.messages.join_group import JoinGroupRequest, JoinGroupResponse
 
@@ -19,6 +22,10 @@ def handle(ctx: RequestContext, request: JoinGroupRequest):
     if version == 0:
         request.rebalance_timeout_ms = request.session_timeout_ms
     client_id = ctx.header.client_id or ""
+    if not authorize(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return _for_version(JoinGroupResponse(
+            error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, member_id=request.member_id,
+            protocol_name=None), version)
 
     def operation(shard, token, now_ms):
         return shard.join_group(token, request, api_version=version, client_id=client_id,

@@ -7,6 +7,8 @@ does for those versions.
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse
 
@@ -17,6 +19,8 @@ def handle(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupRespons
     version = ctx.api_version
     members = list(request.members) if version >= _BATCHED_VERSION else [
         LeaveGroupRequest.MemberIdentity(member_id=request.member_id)]
+    if not authorize(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return LeaveGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     response = ctx.node.group_coordinator.execute(
         request.group_id,
         lambda shard, token, now_ms: shard.leave_group(request.group_id, members, now_ms=now_ms),

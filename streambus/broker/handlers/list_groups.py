@@ -4,6 +4,9 @@ v5 by type (KIP-518, KIP-848)."""
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
+from streambus.protocol.error_codes import ErrorCode
 from streambus.coordinator.runtime import CoordinatorError
 from streambus.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse
 
@@ -16,4 +19,9 @@ def handle(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsRespons
     groups = []
     for shard in shards:
         groups += shard.list_groups(request.states_filter, request.types_filter)
+    # CLUSTER DESCRIBE lists every group; otherwise only groups the caller may DESCRIBE.
+    if not authorize(ctx, AclOperation.DESCRIBE, ResourceType.CLUSTER, "kafka-cluster",
+                     audit=False):
+        groups = [g for g in groups if authorize(ctx, AclOperation.DESCRIBE,
+                                                 ResourceType.GROUP, g.group_id, audit=False)]
     return ListGroupsResponse(groups=sorted(groups, key=lambda g: g.group_id))

@@ -8,6 +8,8 @@ KIP-848 member and epoch.  A partition without a commit reads offset -1.
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize, authorizer_of
 from streambus.coordinator.runtime import CoordinatorError
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
@@ -18,6 +20,25 @@ _TOP_LEVEL_ERROR_VERSION = 2
 
 def _fetch(ctx: RequestContext, group_id: str, topics, member_id, member_epoch):
     """(error, [(topic, [FetchedOffset])]) for one group."""
+    if not authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+        return ErrorCode.GROUP_AUTHORIZATION_FAILED, None
+    error, fetched = _fetch_authorized_group(ctx, group_id, topics, member_id, member_epoch)
+    if fetched is None or authorizer_of(ctx) is None:
+        return error, fetched
+    # Topics the caller may not DESCRIBE: their partitions say TOPIC_AUTHORIZATION_FAILED when
+    # asked for by name, and are left out of "every committed offset" (Kafka's filtering).
+    shown = []
+    for name, offsets in fetched:
+        if authorize(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name, audit=topics is not None):
+            shown.append((name, offsets))
+        elif topics is not None:
+            shown.append((name, [_errored(o.partition_index, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+                                 for o in offsets]))
+    return error, shown
+
+
+def _fetch_authorized_group(ctx: RequestContext, group_id: str, topics, member_id,
+                            member_epoch):
     coordinator = ctx.node.group_coordinator
     try:
         _, shard = coordinator.shard_for(group_id, create_topic=True)
