@@ -665,6 +665,7 @@ class LogCleaner:
         changed = False
         out = bytearray()
         written_bytes = 0
+        kept_markers: set[int] = set()
         try:
             last_segment = group[-1]
             for segment in group:
@@ -676,6 +677,8 @@ class LogCleaner:
                         changed = True
                     if kept is not None:
                         out += kept
+                        if header.is_control:
+                            kept_markers.add(header.base_offset)
                     state.stats.bytes_read += header.size_bytes
                     step_bytes = header.size_bytes
                     if len(out) >= state.window_bytes:
@@ -697,9 +700,13 @@ class LogCleaner:
             os.close(fd)
             fd = -1
             state.stats.bytes_written += written_bytes
+            # Aborted transactions stay indexed while their ABORT marker is kept.
+            aborted_txns = [entry for segment in group for entry in segment.txn_index.entries
+                            if entry.last_offset in kept_markers]
             swapped = not log.is_closed and log.replace_segments(
                 group,
-                lambda: install_cleaned_segment(group, cleaned_path, self._opener(log, group)),
+                lambda: install_cleaned_segment(group, cleaned_path, self._opener(log, group),
+                                                aborted_txns=aborted_txns),
             )
             if not swapped:
                 cleaned_path.unlink(missing_ok=True)

@@ -401,7 +401,8 @@ def test_a_crash_during_the_swap_loses_nothing(tmp_path: Path, clock: ManualCloc
     first_group_end = log.segments[1].base_offset  # every segment is a group of its own
     before = _read_all(log)
 
-    def crashing_install(old_segments, cleaned_path, open_segment, before_delete=None):
+    def crashing_install(old_segments, cleaned_path, open_segment, before_delete=None,
+                         **kwargs):
         if where == "before-commit":
             raise _Crash()
 
@@ -410,7 +411,8 @@ def test_a_crash_during_the_swap_loses_nothing(tmp_path: Path, clock: ManualCloc
                 old_segments[0].delete()
             raise _Crash()
 
-        return install_cleaned_segment(old_segments, cleaned_path, open_segment, crash)
+        return install_cleaned_segment(old_segments, cleaned_path, open_segment, crash,
+                                       **kwargs)
 
     monkeypatch.setattr(cleaner_module, "install_cleaned_segment", crashing_install)
     cleaned = tmp_path / "changelog-0" / "00000000000000000000.log.cleaned"
@@ -529,3 +531,41 @@ def test_timestamp_type_is_preserved_when_records_are_removed(tmp_path: Path,
     [(header, records)] = _read_batches(log)
     assert [(r.offset, r.timestamp) for r in records] == [(1, NOW_MS - 3), (2, NOW_MS - 4)]
     assert header.max_timestamp == NOW_MS - 3 and not header.is_log_append_time
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["live", "crash-after-commit"])
+def test_aborted_transactions_stay_indexed_while_their_marker_is_kept(
+        tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+        crash: bool) -> None:
+    """The compacted segment's .txnindex keeps the aborts whose ABORT marker it keeps, also
+    when a crash after the commit point leaves recovery to install it."""
+    log = _log(tmp_path, clock, segment_bytes=4096)
+    _txn(log, clock, 1000, (b"k", b"aborted"))
+    log.append_control_marker(producer_id=1000, producer_epoch=0, coordinator_epoch=0,
+                              commit=False, leader_epoch=0)
+    _put(log, clock, (b"k", b"plain"))
+    log.roll()
+    indexed = log.aborted_transactions()
+    assert [(e.producer_id, e.first_offset, e.last_offset) for e in indexed] == [(1000, 0, 1)]
+    if crash:
+        def crashing_install(*args, **kwargs):
+            def stop() -> None:
+                args[0][0].delete()  # the original's .txnindex is gone with it
+                raise _Crash()
+            return install_cleaned_segment(*args[:3], stop, **kwargs)
+
+        monkeypatch.setattr(cleaner_module, "install_cleaned_segment", crashing_install)
+        with pytest.raises(_Crash):
+            LogCleaner(None, clock).clean_now(log, COMPACT)
+        monkeypatch.undo()
+        log.close(clean=False)
+        log = open_log(tmp_path / "changelog-0", clock, log.config, clean_shutdown=False)
+        log.high_watermark = log.log_end_offset
+    else:
+        LogCleaner(None, clock).clean_now(log, COMPACT)
+    data = [(r.offset, r.key, r.value) for h, rs in _read_batches(log) if not h.is_control
+            for r in rs]
+    assert data == [(2, b"k", b"plain")]
+    assert log.aborted_transactions() == indexed
+    names = {p.name for p in (tmp_path / "changelog-0").iterdir()}
+    assert not [n for n in names if n.endswith((".swap", ".cleaned"))]
