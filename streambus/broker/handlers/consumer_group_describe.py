@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.protocol.error_codes import ErrorCode
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 from streambus.coordinator.runtime import CoordinatorError
 from streambus.protocol.messages.consumer_group_describe import (
     ConsumerGroupDescribeRequest,
@@ -17,6 +20,10 @@ def handle(ctx: RequestContext, request: ConsumerGroupDescribeRequest) -> Consum
     coordinator = ctx.node.group_coordinator
     described = []
     for group_id in request.group_ids:
+        if not authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            described.append(ConsumerGroupDescribeResponse.DescribedGroup(
+                group_id=group_id, error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED))
+            continue
         try:
             _, shard = coordinator.shard_for(group_id, create_topic=False)
         except CoordinatorError as exc:

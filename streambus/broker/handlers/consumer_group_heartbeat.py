@@ -6,6 +6,9 @@ v1 (KIP-1082) has clients generate their member id; v0 lets the coordinator pick
 from __future__ import annotations
 
 from streambus.broker.context import RequestContext
+from streambus.protocol.error_codes import ErrorCode
+from streambus.security.authorizer import AclOperation, ResourceType
+from streambus.security.checks import authorize
 from streambus.protocol.messages.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse,
@@ -15,6 +18,8 @@ from streambus.protocol.messages.consumer_group_heartbeat import (
 def handle(ctx: RequestContext, request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
     version = ctx.api_version
     client_id = ctx.header.client_id or ""
+    if not authorize(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return ConsumerGroupHeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
 
     def operation(shard, token, now_ms):
         return shard.consumer_group_heartbeat(request, api_version=version, client_id=client_id,
