@@ -404,6 +404,19 @@ class BrokerConfig(BaseModel):
                                                ge=1, le=100_000)
     group_initial_rebalance_delay_ms: int = _kafka("group.initial.rebalance.delay.ms", 3000,
                                                    ge=0, le=INT32_MAX)
+    # Transactions (KIP-98): the coordinator's limits and timers, Kafka's names and defaults.
+    transaction_max_timeout_ms: int = _kafka("transaction.max.timeout.ms", 900000,
+                                             ge=1, le=INT32_MAX)
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = _kafka(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms", 10000, ge=1, le=INT32_MAX)
+    transaction_remove_expired_transaction_cleanup_interval_ms: int = _kafka(
+        "transaction.remove.expired.transaction.cleanup.interval.ms", 3600000, ge=1, le=INT32_MAX)
+    transactional_id_expiration_ms: int = _kafka("transactional.id.expiration.ms", 604800000,
+                                                 ge=1, le=INT32_MAX)
+    transaction_state_log_num_partitions: int = _kafka("transaction.state.log.num.partitions",
+                                                       50, ge=1, le=100_000)
+    transaction_partition_verification_enable: bool = _kafka(
+        "transaction.partition.verification.enable", True)
     queued_max_requests: int = _kafka("queued.max.requests", 500, ge=1, le=1_000_000)
     # KIP-368: SASL sessions last this long, then clients must re-authenticate; 0 = forever.
     connections_max_reauth_ms: int = _kafka("connections.max.reauth.ms", 0, ge=0, le=INT64_MAX)

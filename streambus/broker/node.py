@@ -26,6 +26,7 @@ from streambus.broker.replica_manager import ReplicaManager
 from streambus.broker.server import KafkaServer
 from streambus.config import SECURITY_PROTOCOL_IDS, BrokerConfig, ListenerSpec
 from streambus.coordinator.runtime import GroupCoordinatorRuntime
+from streambus.coordinator.txn.runtime import TransactionCoordinatorRuntime
 from streambus.metrics import BrokerMetrics
 from streambus.log.config import LogConfig
 from streambus.log.lifecycle import LogLifecycle
@@ -87,6 +88,8 @@ class BrokerNode:
         self.replica_manager: ReplicaManager | None = None
         self.fetch_sessions = FetchSessionCache(clock_ms=self.clock_ms)
         self.group_coordinator = GroupCoordinatorRuntime.for_node(self)
+        #: Transaction coordinator (KIP-98); its markers go through WriteTxnMarkers' path.
+        self.txn_coordinator = TransactionCoordinatorRuntime.for_node(self)
         self.metadata_response_cache: OrderedDict[tuple, Any] = OrderedDict()
         self.dispatcher = Dispatcher(self, all_handlers(), self.metrics)
         self.security_audit = SecurityAudit(self.metrics)
@@ -137,6 +140,10 @@ class BrokerNode:
         for server in self.servers:
             await server.start()
         await self.group_coordinator.start()
+        from streambus.broker.handlers.write_txn_markers import marker_writer_for
+
+        self.txn_coordinator.marker_writer = marker_writer_for(self)
+        await self.txn_coordinator.start()
         self._maintenance_task = asyncio.get_running_loop().create_task(self._maintenance())
         # Retention and compaction (log.retention.check.interval.ms, log.cleaner.*).
         self.log_lifecycle = LogLifecycle(
@@ -167,6 +174,7 @@ class BrokerNode:
             await self.log_lifecycle.stop()
         if self.replica_manager is not None:
             self.replica_manager.close()  # wake parked fetches so they answer now
+        await self.txn_coordinator.stop()  # decided transactions finish after a restart
         await self.group_coordinator.stop()  # parked JoinGroup/SyncGroup answer NOT_COORDINATOR
         for server in self.servers:
             await server.stop()

@@ -37,6 +37,7 @@ from streambus.coordinator.group.records import RecordFormatError, decode_record
 from streambus.coordinator.result import Completion, CoordinatorResult
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.records.batch import validate_batches
+from streambus.protocol.records.control import ControlRecordType, parse_control_record
 from streambus.protocol.records.record import build_batch, decode_records
 
 __all__ = [
@@ -344,6 +345,38 @@ class GroupCoordinatorRuntime:
         future.add_done_callback(lambda _, t=token: self._waiters.pop(t, None))
         return future
 
+    def execute_transactional(self, group_id: str, producer_id: int, producer_epoch: int,
+                              operation: Callable[[GroupCoordinatorShard, int], CoordinatorResult[R]],
+                              error_response: Callable[[ErrorCode], R]) -> R:
+        """Run ``operation(shard, now_ms)`` (TxnOffsetCommit) and append its records as the
+        producer's transactional batch; they replay as pending offsets, which the
+        transaction's marker commits or drops (:meth:`complete_transaction`)."""
+        try:
+            partition, shard = self.shard_for(group_id, create_topic=True)
+        except CoordinatorError as exc:
+            return error_response(exc.error_code)
+        result = operation(shard, self._clock_ms())
+        if result.records:
+            try:
+                self._append(partition, result, producer=(producer_id, producer_epoch))
+            except Exception as exc:
+                code = getattr(exc, "error_code", None)
+                if code is None:
+                    logger.exception("append to %s-%d failed", OFFSETS_TOPIC, partition)
+                    return error_response(ErrorCode.NOT_COORDINATOR)
+                return error_response(ErrorCode.for_code(int(code)))
+            for record in result.records:
+                shard.replay_transactional(producer_id, record)
+        return result.response
+
+    def complete_transaction(self, partition_index: int, producer_id: int, commit: bool) -> None:
+        """A COMMIT/ABORT marker was appended to ``__consumer_offsets-<partition_index>``."""
+        shard = self.shards.get(partition_index)
+        if shard is not None:
+            shard.complete_transaction(producer_id, commit, self._clock_ms())
+            if self._metrics is not None and commit:
+                self._refresh_metrics(force=False)
+
     def _apply(self, partition: int, shard: GroupCoordinatorShard,
                result: CoordinatorResult) -> ErrorCode | None:
         """Append, replay, answer; returns the error the caller must see if the append failed."""
@@ -376,15 +409,21 @@ class GroupCoordinatorRuntime:
         self._metrics.add_group_offset_commits(now[1] - seen[1])
         self._counted[partition] = now
 
-    def _append(self, partition_index: int, result: CoordinatorResult) -> None:
+    def _append(self, partition_index: int, result: CoordinatorResult, *,
+                producer: tuple[int, int] | None = None) -> None:
         partition = self._host.partition(partition_index)
         if partition is None:
             raise RuntimeError(f"{OFFSETS_TOPIC}-{partition_index} is not hosted here")
         now_ms = self._clock_ms()
         entries = [(*encode_record(record), [], now_ms) for record in result.records]
-        batch = bytearray(build_batch(entries))
+        if producer is None:
+            batch = bytearray(build_batch(entries))
+        else:
+            batch = bytearray(build_batch(entries, producer_id=producer[0],
+                                          producer_epoch=producer[1], is_transactional=True))
         headers = validate_batches(batch)
-        partition.log.append_as_leader(batch, headers, leader_epoch=partition.leader_epoch)
+        partition.log.append_as_leader(batch, headers, leader_epoch=partition.leader_epoch,
+                                       from_coordinator=producer is not None)
         self._host.after_append(partition)
 
     def _deliver(self, completion: Completion) -> None:
@@ -463,10 +502,21 @@ class GroupCoordinatorRuntime:
                 if not data:
                     break
                 for header in validate_batches(data, verify_crc=False):
-                    if header.last_offset < offset or header.is_control:
-                        offset = max(offset, header.last_offset + 1)
+                    if header.last_offset < offset:
                         continue
                     view = memoryview(data)[header.position:header.position + header.size_bytes]
+                    if header.is_control:
+                        # A transaction marker decides the producer's pending offsets.
+                        try:
+                            marker, _ = parse_control_record(view)
+                        except ValueError:
+                            marker = None
+                        if marker is not None and header.producer_id >= 0:
+                            shard.complete_transaction(header.producer_id,
+                                                       marker == ControlRecordType.COMMIT,
+                                                       self._clock_ms())
+                        offset = header.last_offset + 1
+                        continue
                     for stored in decode_records(view, header, verify_crc=False):
                         if stored.offset < offset or stored.key is None:
                             continue
@@ -476,7 +526,10 @@ class GroupCoordinatorRuntime:
                             logger.warning("skipping an unreadable record at %s-%d offset %d",
                                            OFFSETS_TOPIC, index, stored.offset)
                             continue
-                        if record is not None:
+                        if record is not None and header.is_transactional:
+                            shard.replay_transactional(header.producer_id, record)
+                            records += 1
+                        elif record is not None:
                             shard.replay(record, self._clock_ms())
                             records += 1
                     offset = header.last_offset + 1

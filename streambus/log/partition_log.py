@@ -453,6 +453,7 @@ class PartitionLog:
         headers: list[BatchHeader],
         *,
         leader_epoch: int,
+        from_coordinator: bool = False,
     ) -> AppendResult:
         """Assign offsets to validated batches and append them.
 
@@ -461,6 +462,9 @@ class PartitionLog:
                 leader epoch and (for LogAppendTime) timestamps are rewritten in place.
             headers: ``validate_batches(records)``; updated in place like the bytes.
             leader_epoch: stamped as every batch's ``partition_leader_epoch``.
+            from_coordinator: a group coordinator's transactional offsets (TxnOffsetCommit):
+                batches carry the producer's id and epoch but no sequence, so only epochs
+                are checked (Kafka's ``AppendOrigin.COORDINATOR``).
 
         Returns:
             The offsets given, or those of the original append when every batch is an
@@ -480,9 +484,12 @@ class PartitionLog:
                 raise RecordTooLargeError(
                     f"batch of {header.size_bytes} bytes exceeds {self.config.max_message_bytes}"
                 )
-        duplicate = self._check_producer_state(headers)
-        if duplicate is not None:
-            return duplicate
+        if from_coordinator:
+            self._producer_state.check_epochs(headers)
+        else:
+            duplicate = self._check_producer_state(headers)
+            if duplicate is not None:
+                return duplicate
         now_ms = self._clock_ms()
         log_append_time_ms = now_ms if self.config.is_log_append_time else NO_TIMESTAMP
         next_offset = self.log_end_offset

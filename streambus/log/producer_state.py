@@ -349,6 +349,20 @@ class ProducerStateManager:
             pending[producer_id] = self._state_after(header, pending.get(producer_id))
         return None
 
+    def check_epochs(self, headers: Sequence[BatchHeader]) -> None:
+        """The checks for a coordinator's own transactional appends (Kafka's
+        ``AppendOrigin.COORDINATOR``): no sequences, only fencing of older epochs.
+
+        Raises:
+            InvalidProducerEpochError: a batch's epoch is older than its producer's.
+        """
+        for header in headers:
+            entry = self._producers.get(header.producer_id) if header.producer_id >= 0 else None
+            if entry is not None and header.producer_epoch < entry.producer_epoch:
+                raise InvalidProducerEpochError(
+                    f"producer {header.producer_id} epoch {header.producer_epoch} is older "
+                    f"than {entry.producer_epoch}")
+
     def _state_after(
         self, header: BatchHeader, pending: tuple[int, int] | None
     ) -> tuple[int, int]:

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from streambus.broker.dispatch import HandlerSpec
 from streambus.broker.handlers import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
+    describe_producers,
+    describe_transactions,
+    end_txn,
+    list_transactions,
+    txn_offset_commit,
+    write_txn_markers,
     alter_configs,
     api_versions,
     alter_user_scram_credentials,
@@ -94,5 +102,15 @@ def all_handlers() -> list[HandlerSpec]:
         (ApiKey.CREATE_PARTITIONS, 0, 3, create_partitions.handle, "CreatePartitions"),
         (ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1, incremental_alter_configs.handle,
          "IncrementalAlterConfigs"),
+        # Transactions (KIP-98/447/664/890): Kafka 4's ranges; WriteTxnMarkers is inter-broker.
+        (ApiKey.ADD_PARTITIONS_TO_TXN, 0, 5, add_partitions_to_txn.handle, "AddPartitionsToTxn"),
+        (ApiKey.ADD_OFFSETS_TO_TXN, 0, 4, add_offsets_to_txn.handle, "AddOffsetsToTxn"),
+        (ApiKey.END_TXN, 0, 5, end_txn.handle, "EndTxn"),
+        (ApiKey.WRITE_TXN_MARKERS, 1, 1, write_txn_markers.handle, "WriteTxnMarkers"),
+        (ApiKey.TXN_OFFSET_COMMIT, 0, 4, txn_offset_commit.handle, "TxnOffsetCommit"),
+        (ApiKey.DESCRIBE_PRODUCERS, 0, 0, describe_producers.handle, "DescribeProducers"),
+        (ApiKey.DESCRIBE_TRANSACTIONS, 0, 0, describe_transactions.handle,
+         "DescribeTransactions"),
+        (ApiKey.LIST_TRANSACTIONS, 0, 1, list_transactions.handle, "ListTransactions"),
     ]
     return [HandlerSpec(int(key), low, high, fn, name) for key, low, high, fn, name in table]

@@ -1,7 +1,7 @@
 """Fetch (key 1): read whole batches as bytes, long-poll for data, incremental sessions.
 
 Reads are bounded by the high watermark (read_uncommitted) or the last stable offset
-(read_committed), by ``partition_max_bytes`` per partition and ``max_bytes`` per response, and
+(read_committed, which also gets the aborted transactions overlapping the returned batches), by ``partition_max_bytes`` per partition and ``max_bytes`` per response, and
 the first partition with data always returns at least one whole batch (KIP-74).  When less
 than ``min_bytes`` is available the request parks until an append wakes it or ``max_wait_ms``
 passes.  Sessions follow KIP-227 (see ``broker/fetch_session.py``).
@@ -19,10 +19,12 @@ from streambus.broker.fetch_session import CachedPartition, FetchSession
 from streambus.log.errors import OffsetOutOfRangeError
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.fetch import FetchRequest, FetchResponse
+from streambus.protocol.records.batch import iter_batch_headers
 from streambus.security.authorizer import AclOperation, ResourceType
 from streambus.security.checks import authorize
 
 _PartitionData = FetchResponse.PartitionData
+_AbortedTransaction = FetchResponse.AbortedTransaction
 _READ_COMMITTED = 1
 _NO_ABORTED: list = []
 
@@ -102,8 +104,7 @@ def _read_partition(ctx: RequestContext, wanted: _Wanted, max_bytes: int, min_on
                               records=None)
     log = partition.log
     high_watermark = log.high_watermark
-    # No transactions yet: the last stable offset equals the high watermark.
-    last_stable_offset = high_watermark
+    last_stable_offset = log.last_stable_offset
     epoch = wanted.current_leader_epoch
     if epoch >= 0 and epoch != partition.leader_epoch:
         code = (ErrorCode.FENCED_LEADER_EPOCH if epoch < partition.leader_epoch
@@ -124,15 +125,34 @@ def _read_partition(ctx: RequestContext, wanted: _Wanted, max_bytes: int, min_on
     except OffsetOutOfRangeError:
         records = None
         error = ErrorCode.OFFSET_OUT_OF_RANGE
+    aborted = None
+    if isolation_level == _READ_COMMITTED:
+        aborted = _aborted_transactions(log, wanted.fetch_offset, records)
     return _PartitionData(
         partition_index=wanted.partition,
         error_code=error,
         high_watermark=high_watermark,
         last_stable_offset=last_stable_offset,
         log_start_offset=log.log_start_offset,
-        aborted_transactions=_NO_ABORTED if isolation_level == _READ_COMMITTED else None,
+        aborted_transactions=aborted,
         records=records if records is not None else b"",
     )
+
+
+def _aborted_transactions(log: Any, fetch_offset: int, records: Any) -> list:
+    """The aborted transactions a read_committed consumer needs to filter ``records``: those
+    overlapping [fetch offset, end of the last returned batch) (Kafka's
+    ``addAbortedTransactions``)."""
+    if not records:
+        return _NO_ABORTED
+    upper_bound_offset = fetch_offset
+    for header in iter_batch_headers(records):
+        upper_bound_offset = header.next_offset
+    aborted = log.collect_aborted_transactions(fetch_offset, upper_bound_offset)
+    if not aborted:
+        return _NO_ABORTED
+    return [_AbortedTransaction(producer_id=entry.producer_id, first_offset=entry.first_offset)
+            for entry in aborted]
 
 
 def _read_all(ctx: RequestContext, request: FetchRequest, wanted: list[_Wanted]

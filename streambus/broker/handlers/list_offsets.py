@@ -32,9 +32,10 @@ def _partition(ctx: RequestContext, topic: str, request: ListOffsetsRequest.List
     log = partition.log
     timestamp = request.timestamp
     found_timestamp, offset = -1, -1
+    # read_committed consumers may not look past the last stable offset (KIP-98).
+    fetchable = log.last_stable_offset if isolation_level == _READ_COMMITTED else log.high_watermark
     if timestamp == LATEST_TIMESTAMP:
-        # No transactions yet, so the last stable offset is the high watermark either way.
-        offset = log.high_watermark
+        offset = fetchable
     elif timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
         offset = log.log_start_offset
     elif timestamp == LATEST_TIERED_TIMESTAMP:
@@ -45,7 +46,7 @@ def _partition(ctx: RequestContext, topic: str, request: ListOffsetsRequest.List
             offset, found_timestamp = found
     elif timestamp >= 0:
         found = log.offset_for_timestamp(timestamp)
-        if found is not None and found[0] < log.high_watermark:
+        if found is not None and found[0] < fetchable:
             offset, found_timestamp = found
     else:
         return _Partition(partition_index=index, error_code=ErrorCode.INVALID_REQUEST)

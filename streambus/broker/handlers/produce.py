@@ -11,6 +11,8 @@ from __future__ import annotations
 from streambus.broker.context import RequestContext
 from streambus.broker.server import CLOSE_CONNECTION
 from streambus.metadata.topic_config import LONG_MAX
+from streambus.coordinator.txn.errors import for_version
+from streambus.protocol.api_keys import ApiKey
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.produce import ProduceRequest, ProduceResponse
 from streambus.protocol.records.batch import (
@@ -45,8 +47,33 @@ def _error(index: int, code: ErrorCode, message: str | None, version: int) -> _P
                       log_start_offset=-1, error_message=message)
 
 
+def _verify_transaction(ctx: RequestContext, topic: str, partition: object, headers: list,
+                        transactional_id: str | None) -> tuple[int, str] | None:
+    """KIP-890 part 1: a producer's first transactional write to a partition must belong to
+    a transaction the coordinator knows includes the partition; otherwise a stray or late
+    write would open a transaction nobody ever ends (a "hanging transaction")."""
+    for header in headers:
+        if not header.is_transactional:
+            continue
+        if transactional_id is None:
+            return ErrorCode.INVALID_TXN_STATE, "transactional records need a transactional id"
+        if partition.log.has_ongoing_transaction(header.producer_id) \
+                or not ctx.node.config.transaction_partition_verification_enable:
+            continue
+        index = getattr(partition, "partition_index")
+        verified = ctx.node.txn_coordinator.verify_partitions(
+            transactional_id, header.producer_id, header.producer_epoch, [(topic, index)])
+        code = verified.get((topic, index), ErrorCode.NONE)
+        if code == ErrorCode.PRODUCER_FENCED:
+            code = ErrorCode.INVALID_PRODUCER_EPOCH  # what producers expect from Produce
+        if code != ErrorCode.NONE:
+            return (for_version(code, ApiKey.PRODUCE, ctx.api_version),
+                    f"partition {topic}-{index} is not part of the producer's transaction")
+    return None
+
+
 def _produce_partition(ctx: RequestContext, topic: str, data: ProduceRequest.PartitionProduceData,
-                       now_ms: int) -> _Partition:
+                       now_ms: int, transactional_id: str | None = None) -> _Partition:
     version = ctx.api_version
     index = data.index
     replica_manager = ctx.node.replica_manager
@@ -86,6 +113,9 @@ def _produce_partition(ctx: RequestContext, topic: str, data: ProduceRequest.Par
         ):
             return _error(index, ErrorCode.INVALID_TIMESTAMP,
                           "record timestamp is outside the topic's allowed range", version)
+    refused = _verify_transaction(ctx, topic, partition, headers, transactional_id)
+    if refused is not None:
+        return _error(index, ErrorCode.for_code(int(refused[0])), refused[1], version)
     if target_codec is not None and any(h.compression != target_codec for h in headers):
         try:
             records = bytearray().join(
@@ -124,13 +154,23 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
     acks = request.acks
     now_ms = ctx.node.clock_ms()
     responses = []
+    transactional_id = request.transactional_id if version >= 3 else None
+    # Transactional writes need WRITE on the transactional id as well (KIP-98).
+    transactional_id_allowed = transactional_id is None or authorize(
+        ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)
     for topic_data in request.topic_data:
         partitions = []
         # One ACL check per topic, before anything else (unknown topics included, so
         # existence is never disclosed).
         allowed = authorize(ctx, AclOperation.WRITE, ResourceType.TOPIC, topic_data.name)
+        if allowed and transactional_id is not None and not transactional_id_allowed:
+            allowed = False  # reported below as TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         for data in topic_data.partition_data:
-            if not allowed:
+            if transactional_id is not None and not transactional_id_allowed:
+                partitions.append(_error(data.index,
+                                         ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, None,
+                                         version))
+            elif not allowed:
                 partitions.append(_error(data.index, ErrorCode.TOPIC_AUTHORIZATION_FAILED, None,
                                          version))
             elif version < _PRODUCE_VERSION_MIN_ACCEPTED:
@@ -140,7 +180,8 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
                 partitions.append(_error(data.index, ErrorCode.INVALID_REQUIRED_ACKS, None,
                                          version))
             else:
-                partitions.append(_produce_partition(ctx, topic_data.name, data, now_ms))
+                partitions.append(_produce_partition(ctx, topic_data.name, data, now_ms,
+                                                     transactional_id))
         responses.append(ProduceResponse.TopicProduceResponse(
             name=topic_data.name, partition_responses=partitions))
     if acks == 0:

@@ -75,6 +75,8 @@ class GroupCoordinatorShard(ClassicGroupOps, OffsetOps, ConsumerGroupOps):
         self.topics = topics or TopicsView()
         self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
         self.offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
+        #: producer id -> group -> partition -> offset committed in its open transaction.
+        self.pending_txn_offsets: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata | None]]] = {}
         self.timer = Timer()
         self._member_id_factory = member_id_factory
         self._completions: list[Completion] = []
@@ -277,6 +279,13 @@ class GroupCoordinatorShard(ClassicGroupOps, OffsetOps, ConsumerGroupOps):
                 self.groups[key.group] = _classic_group_from_value(key.group, value)
         else:
             self._replay_consumer_record(record)
+
+    def replay_transactional(self, producer_id: int, record: CoordinatorRecord) -> None:
+        """Apply a record of a transactional batch: offsets stay pending until the marker."""
+        key, value = record.key, record.value
+        if isinstance(key, OffsetCommitKey):
+            self.replay_pending_offset(producer_id, key.group, key.topic, key.partition,
+                                       None if value is None else offset_from_value(value))
 
     def on_loaded(self, now_ms: int) -> None:
         """After a load: members' session timers start now (Kafka's onLoaded)."""

@@ -30,6 +30,10 @@ from streambus.coordinator.result import CoordinatorRecord, CoordinatorResult
 from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
 from streambus.protocol.messages.offset_delete import OffsetDeleteRequest, OffsetDeleteResponse
+from streambus.protocol.messages.txn_offset_commit import (
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+)
 
 if TYPE_CHECKING:
     from streambus.coordinator.group.config import GroupConfig
@@ -75,6 +79,7 @@ class OffsetOps:
 
     groups: dict[str, Any]
     offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]]
+    pending_txn_offsets: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata | None]]]
     config: "GroupConfig"
     topics: TopicsView
     offset_commits_count: int
@@ -136,6 +141,88 @@ class OffsetOps:
                                             generation)
         return group.validate_offset_commit(request.member_id, request.group_instance_id,
                                             generation, api_version)
+
+    # -- TxnOffsetCommit (KIP-98, KIP-447) --------------------------------------------------
+
+    def txn_offset_commit(self, request: TxnOffsetCommitRequest, *,
+                          now_ms: int) -> CoordinatorResult[TxnOffsetCommitResponse]:
+        """Offsets committed inside a transaction: the runtime appends the records as the
+        producer's transactional batch and replays them as *pending*
+        (:meth:`replay_pending_offset`); the transaction's marker on this partition commits
+        or drops them (:meth:`complete_transaction`)."""
+        error = self._validate_txn_offset_commit(request, now_ms)
+        records: list[CoordinatorRecord] = []
+        topics = []
+        for topic in request.topics:
+            known = self.topics.partition_count(topic.name) is not None
+            partitions = []
+            for partition in topic.partitions:
+                code = error
+                metadata = partition.committed_metadata or ""
+                if code is None and not known:
+                    code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif code is None and len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+                    code = ErrorCode.OFFSET_METADATA_TOO_LARGE
+                elif code is None:
+                    records.append(offset_commit_record(
+                        request.group_id, topic.name, partition.partition_index,
+                        OffsetAndMetadata(committed_offset=partition.committed_offset,
+                                          leader_epoch=partition.committed_leader_epoch,
+                                          metadata=metadata, commit_timestamp_ms=now_ms)))
+                partitions.append(TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition(
+                    partition_index=partition.partition_index, error_code=code or ErrorCode.NONE))
+            topics.append(TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic(
+                name=topic.name, partitions=partitions))
+        return CoordinatorResult(tuple(records), TxnOffsetCommitResponse(topics=topics),
+                                 replay_records=False)
+
+    def _validate_txn_offset_commit(self, request: TxnOffsetCommitRequest,
+                                    now_ms: int) -> ErrorCode | None:
+        """Kafka's validateTransactionalOffsetCommit: member checks only when the request
+        names a member or generation (TxnOffsetCommit v3+, KIP-447)."""
+        if not request.group_id:
+            return ErrorCode.INVALID_GROUP_ID
+        group = self.groups.get(request.group_id)
+        generation = request.generation_id
+        if group is None:
+            if generation >= 0:
+                return ErrorCode.ILLEGAL_GENERATION
+            group = ClassicGroup(request.group_id, state_timestamp_ms=now_ms)
+            self.groups[request.group_id] = group
+        named = generation >= 0 or bool(request.member_id) or request.group_instance_id is not None
+        if isinstance(group, ClassicGroup):
+            if group.is_in(_S.DEAD):
+                return ErrorCode.COORDINATOR_NOT_AVAILABLE
+            if not named:
+                return None
+            error = group.validate_member(request.member_id, request.group_instance_id)
+            if error is not None:
+                return error
+            return None if generation == group.generation_id else ErrorCode.ILLEGAL_GENERATION
+        if not named:
+            return None
+        return group.validate_offset_commit(request.member_id, request.group_instance_id,
+                                            generation, 9)
+
+    def replay_pending_offset(self, producer_id: int, group_id: str, topic: str, partition: int,
+                              offset: OffsetAndMetadata | None) -> None:
+        """A transactional offset record (loading, or after a TxnOffsetCommit append)."""
+        pending = self.pending_txn_offsets.setdefault(producer_id, {})
+        pending.setdefault(group_id, {})[(topic, partition)] = offset
+
+    def complete_transaction(self, producer_id: int, commit: bool, now_ms: int) -> None:
+        """The transaction's marker reached this partition: its offsets become committed
+        (COMMIT) or are forgotten (ABORT)."""
+        pending = self.pending_txn_offsets.pop(producer_id, None)
+        if not pending or not commit:
+            return
+        for group_id, offsets in pending.items():
+            for (topic, partition), offset in offsets.items():
+                self.replay_offset(group_id, topic, partition, offset, now_ms)
+                self.offset_commits_count += offset is not None
+
+    def has_pending_offsets(self, group_id: str) -> bool:
+        return any(group_id in groups for groups in self.pending_txn_offsets.values())
 
     # -- OffsetFetch ------------------------------------------------------------------------
 
