@@ -301,3 +301,46 @@ def _streambus_cli(broker: Broker, user: str, *argv: str):
          "--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "SCRAM-SHA-256",
          "--username", user, *argv],
         capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_streambus_cli_manages_users_and_acls(broker: Broker) -> None:
+    """`streambus users` and `streambus acls` over SASL: a user added by the CLI logs in, an
+    ACL added by the CLI lets it write, removing it takes the right away again."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from compat_clients import REPO_ROOT
+
+    topic = f"cli-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "NEW_PASSWORD": "dana-secret-1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                      os.environ.get("PYTHONPATH")]))}
+    added = subprocess.run(
+        [sys.executable, "-m", "streambus.cli.admin", "--bootstrap-server", broker.bootstrap,
+         "--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "SCRAM-SHA-256",
+         "--username", "admin", "--password-env", "ADMIN_PASSWORD", "users", "add", "dana",
+         "--new-password-env", "NEW_PASSWORD"],
+        capture_output=True, text=True, timeout=60,
+        env={**env, "ADMIN_PASSWORD": PASSWORDS["admin"]})
+    assert added.returncode == 0, added.stderr
+    listed = _streambus_cli(broker, "admin", "--output", "json", "users", "list", "dana")
+    assert json.loads(listed.stdout)["users"][0]["name"] == "dana"
+    assert _streambus_cli(broker, "admin", "topics", "create", topic).returncode == 0
+    grant = _streambus_cli(broker, "admin", "acls", "add", "--principal", "User:dana",
+                           "--operation", "write", "--topic", topic)
+    assert grant.returncode == 0, grant.stderr
+    assert _produce(broker, "dana", topic, password="dana-secret-1") == 0
+    acls = json.loads(_streambus_cli(broker, "admin", "--output", "json", "acls", "list",
+                                     "--principal", "User:dana").stdout)["acls"]
+    assert [(a["operation"], a["resource_name"]) for a in acls] == [("WRITE", topic)]
+    removed = _streambus_cli(broker, "admin", "acls", "remove", "--principal", "User:dana")
+    assert removed.returncode == 0 and "Removed 1 ACL(s)." in removed.stdout
+    from kafka.errors import TopicAuthorizationFailedError
+
+    with pytest.raises(TopicAuthorizationFailedError):
+        _produce(broker, "dana", topic, idempotent=False, password="dana-secret-1")
+    assert _streambus_cli(broker, "admin", "users", "delete", "dana").returncode == 0
+    denied = _streambus_cli(broker, "consumer-app", "acls", "list")
+    assert denied.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in denied.stderr
