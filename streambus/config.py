@@ -354,6 +354,35 @@ class ProfilingConfig(BaseModel):
     listen_addr: HostPort = "127.0.0.1:6060"
 
 
+# --------------------------------------------------------------------------- metadata quorum
+
+VOTER_COUNT_MAX = 9
+ProcessRole = Literal["broker", "controller"]
+
+
+def _voter_entry(value: Any) -> Any:
+    """``ID@HOST:PORT`` (Kafka's controller.quorum.voters form)."""
+    if not isinstance(value, str):
+        return value
+    node_text, separator, address = value.strip().partition("@")
+    if not separator or not node_text.isdigit():
+        raise ValueError(f"voter {value!r} must be ID@HOST:PORT, e.g. 1@127.0.0.1:9093")
+    host, port = parse_host_port(address)
+    if port == 0:
+        raise ValueError(f"voter {value!r} needs a fixed port, not 0")
+    return f"{int(node_text)}@{_format_host_port(host, port)}"
+
+
+def _comma_list(value: Any) -> Any:
+    """``a,b,c`` from a flag or the environment; a YAML list passes through."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+VoterEntry = Annotated[str, AfterValidator(_voter_entry)]
+
+
 # --------------------------------------------------------------------------- broker
 
 
@@ -463,6 +492,25 @@ class BrokerConfig(BaseModel):
     log_cleaner_min_cleanable_ratio: float = _kafka("log.cleaner.min.cleanable.ratio", 0.5,
                                                     ge=0.0, le=1.0)
 
+    # Metadata quorum (KRaft, KIP-595/631).  No voters: this node is a one-voter quorum of
+    # its own (the single-node quick start).  ``voters`` is Kafka's controller.quorum.voters.
+    controller_listen: HostPort | None = None
+    voters: Annotated[tuple[VoterEntry, ...], BeforeValidator(_comma_list)] = Field(
+        default=(), max_length=VOTER_COUNT_MAX)
+    process_roles: Annotated[tuple[ProcessRole, ...], BeforeValidator(_comma_list)] = Field(
+        default=("broker", "controller"), min_length=1, max_length=2)
+    quorum_election_timeout_ms: int = _kafka("quorum.election.timeout.ms", 1000,
+                                             ge=10, le=600_000)
+    quorum_fetch_timeout_ms: int = _kafka("quorum.fetch.timeout.ms", 2000, ge=20, le=600_000)
+    quorum_election_backoff_max_ms: int = _kafka("quorum.election.backoff.max.ms", 1000,
+                                                 ge=10, le=600_000)
+    broker_heartbeat_interval_ms: int = _kafka("broker.heartbeat.interval.ms", 2000,
+                                               ge=10, le=600_000)
+    broker_session_timeout_ms: int = _kafka("broker.session.timeout.ms", 9000,
+                                            ge=20, le=3_600_000)
+    metadata_log_max_record_bytes_between_snapshots: int = _kafka(
+        "metadata.log.max.record.bytes.between.snapshots", 20971520, ge=1, le=INT64_MAX)
+
     # Sections from the operations checklist; parsed and validated now, enforced elsewhere.
     security: SecurityConfig = SecurityConfig()
     # Extra listeners (e.g. SASL_SSL for clients besides a PLAINTEXT `listen` on loopback).
@@ -470,6 +518,44 @@ class BrokerConfig(BaseModel):
     acls: tuple[AclEntry, ...] = Field(default=(), max_length=ACL_COUNT_MAX)
     tracing: TracingConfig = TracingConfig()
     profiling: ProfilingConfig = ProfilingConfig()
+
+    @model_validator(mode="after")
+    def _check_quorum(self) -> BrokerConfig:
+        ids = [int(entry.split("@", 1)[0]) for entry in self.voters]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"voters: node ids must be unique, got {ids}")
+        if len(set(self.process_roles)) != len(self.process_roles):
+            raise ValueError(f"process_roles: {list(self.process_roles)} names a role twice")
+        if not self.voters:
+            if set(self.process_roles) != {"broker", "controller"}:
+                raise ValueError("process_roles: a node without voters is a single "
+                                 "broker+controller; list the voters to split the roles")
+            return self
+        is_controller = "controller" in self.process_roles
+        if is_controller and self.node_id not in ids:
+            raise ValueError(f"voters: node {self.node_id} has the controller role but is not "
+                             f"one of the voters {ids}")
+        if not is_controller and self.node_id in ids:
+            raise ValueError(f"process_roles: node {self.node_id} is a voter, so it needs the "
+                             "controller role")
+        return self
+
+    @property
+    def voter_addresses(self) -> dict[int, tuple[str, int]]:
+        """Voter id -> controller listener (host, port), from ``voters``."""
+        voters = {}
+        for entry in self.voters:
+            node_text, _, address = entry.partition("@")
+            voters[int(node_text)] = parse_host_port(address)
+        return voters
+
+    @property
+    def controller_host_port(self) -> tuple[str, int] | None:
+        """Where this node's controller listener binds: ``controller_listen``, else its own
+        entry in ``voters``; None when it has no controller listener."""
+        if self.controller_listen is not None:
+            return parse_host_port(self.controller_listen)
+        return self.voter_addresses.get(self.node_id)
 
     @model_validator(mode="after")
     def _check_listeners(self) -> BrokerConfig:

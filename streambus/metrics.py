@@ -319,3 +319,51 @@ class BrokerMetrics:
         if state not in BROKER_STATES:
             raise ValueError(f"unknown broker state {state!r}")
         self.broker_state.set(BROKER_STATES[state])
+
+
+# ----------------------------------------------------------------- metadata quorum
+
+RAFT_ROLES = ("unattached", "prospective", "candidate", "leader", "follower", "resigned")
+
+
+class RaftCollector:
+    """``streambus_raft_*``: the metadata quorum as this node sees it, read at scrape time
+    (nothing to update on the Raft hot path).
+
+    Args:
+        store: returns the node's MetadataStore, or None before it opened.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        store = self._store()
+        driver = None if store is None else store.driver
+        if driver is None:
+            return
+        node = driver.node
+        gauges = (
+            ("streambus_raft_epoch", "Current leader epoch (Raft term).", node.epoch),
+            ("streambus_raft_leader_id", "Known quorum leader, -1 when none.", node.leader_id),
+            ("streambus_raft_high_watermark", "Committed offset of the metadata log.",
+             node.high_watermark),
+            ("streambus_raft_log_end_offset", "End offset of the local metadata log.",
+             node.log_end_offset),
+            ("streambus_raft_applied_offset", "Metadata log offset applied to the image.",
+             driver.applied_offset),
+            ("streambus_raft_voters", "Voters in the metadata quorum.",
+             len(node.config.voters)),
+        )
+        for name, documentation, value in gauges:
+            yield GaugeMetricFamily(name, documentation, value=value)
+        role = GaugeMetricFamily("streambus_raft_role", "1 for this node's current role.",
+                                 labels=["role"])
+        for name in RAFT_ROLES:
+            role.add_metric([name], 1.0 if node.role.value == name else 0.0)
+        yield role
+        yield CounterMetricFamily("streambus_raft_elections_won",
+                                  "Elections this node won since it started.",
+                                  value=driver.election_count)

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 import streambus
+from streambus.broker.cluster import ClusterRuntime, cluster_id_for_voters, quorum_settings
 from streambus.broker.dispatch import Dispatcher
 from streambus.broker.fetch_session import FetchSessionCache
 from streambus.broker.handlers import all_handlers
@@ -27,7 +28,7 @@ from streambus.broker.server import KafkaServer
 from streambus.config import SECURITY_PROTOCOL_IDS, BrokerConfig, ListenerSpec
 from streambus.coordinator.runtime import GroupCoordinatorRuntime
 from streambus.coordinator.txn.runtime import TransactionCoordinatorRuntime
-from streambus.metrics import BrokerMetrics
+from streambus.metrics import BrokerMetrics, RaftCollector
 from streambus.log.config import LogConfig
 from streambus.log.lifecycle import LogLifecycle
 from streambus.log.manager import LogManager
@@ -109,6 +110,9 @@ class BrokerNode:
         self.log_lifecycle: LogLifecycle | None = None
         self._producer_id_next = 0
         self._producer_id_end = 0
+        #: Set when ``voters`` names a multi-node quorum (streambus/broker/cluster.py).
+        self.cluster: ClusterRuntime | None = ClusterRuntime(self) if config.voters else None
+        self.registry.register(RaftCollector(lambda: self.metadata))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -119,8 +123,12 @@ class BrokerNode:
         self.log_manager = LogManager(self.data_dir, default_log_config, self.clock_ms)
         clean = self.log_manager.open()
         self.metadata = MetadataStore(self.data_dir / "metadata" / "__cluster_metadata-0",
-                                      self.clock_ms)
+                                      self.clock_ms, quorum=quorum_settings(self.config))
         self.metadata.open(clean_shutdown=clean)
+        if self.cluster is not None:
+            # Join the quorum and catch up before anything reads the image (load_existing
+            # below deletes partition directories the image does not name).
+            await self.cluster.start_quorum()
         self.replica_manager = ReplicaManager(
             self.log_manager, self.node_id, self.broker_properties, self.clock_ms,
             broker_layers=self.static_broker_layers,
@@ -133,7 +141,10 @@ class BrokerNode:
         self.kafka_port = self.server.bound_port
         if self.advertised_port == 0:
             self.advertised_port = self.kafka_port
-        self._bootstrap_if_new()
+        if self.cluster is None:
+            self._bootstrap_if_new()
+        else:
+            await self.cluster.start_broker()  # register, wait until unfenced
         self._start_security()
         self.replica_manager.load_existing(self.metadata.image)
         self.metadata.subscribe(self.replica_manager.apply_image)
@@ -178,6 +189,8 @@ class BrokerNode:
         await self.group_coordinator.stop()  # parked JoinGroup/SyncGroup answer NOT_COORDINATOR
         for server in self.servers:
             await server.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.metadata is not None:
             self.metadata.close(clean=True)
         if self.log_manager is not None:
@@ -192,6 +205,8 @@ class BrokerNode:
             "cluster_id": self.cluster_id,
             "version": streambus.__version__,
             "partitions": len(self.replica_manager.partitions) if self.replica_manager else 0,
+            **({"quorum": self.cluster.quorum_view()} if self.cluster is not None
+               and self.metadata is not None and self.metadata.driver is not None else {}),
         }
 
     # -- services used by handlers ------------------------------------------------------------
@@ -202,8 +217,17 @@ class BrokerNode:
         return self.metadata.image
 
     def commit_metadata(self, records: list[object]) -> MetadataImage:
+        """Write metadata records (see MetadataStore.commit).
+
+        Raises:
+            NotControllerError: in a cluster, on a node that is not the active controller.
+        """
         assert self.metadata is not None
         return self.metadata.commit(records)
+
+    def controller_id(self) -> int:
+        """The controller id Metadata and DescribeCluster report."""
+        return self.node_id if self.cluster is None else self.cluster.controller_id()
 
     def broker_config_layers(self) -> BrokerConfigLayers:
         """Static broker properties plus the dynamic ones of the current metadata image."""
@@ -323,7 +347,9 @@ class BrokerNode:
                     f"data dir {self.data_dir} belongs to node {stored_node}, not {self.node_id}"
                 )
             return values["cluster.id"]
-        cluster_id = self.config.cluster_id or _random_cluster_id()
+        cluster_id = self.config.cluster_id or (
+            cluster_id_for_voters(self.config.voters) if self.config.voters
+            else _random_cluster_id())
         tmp = path.with_suffix(".tmp")
         tmp.write_text(f"version=1\ncluster.id={cluster_id}\nnode.id={self.node_id}\n")
         tmp.replace(path)

@@ -22,6 +22,8 @@ Commands::
         users add|delete|list ...     (see streambus.cli.security_commands)
         acls add|list|remove ...
         groups list|describe|delete|reset-offsets ...   (see streambus.cli.group_commands)
+        cluster describe | cluster up [--nodes N]; quorum describe
+                                      (see streambus.cli.cluster_commands)
 
 Connection security flags (--security-protocol, --sasl-mechanism, --username,
 --password-env/--password-file, --ssl-cafile, --ssl-certfile/--ssl-keyfile) reach TLS and SASL
@@ -64,6 +66,7 @@ from streambus.client.admin import (
     AdminClient,
     connect_admin,
 )
+from streambus.cli import cluster_commands
 from streambus.cli import group_commands
 from streambus.cli import security_commands
 from streambus.client.connection import parse_bootstrap_servers
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
     security_commands.add_commands(commands, _Parser)
     group_commands.add_commands(commands, _Parser)
+    cluster_commands.add_commands(commands, _Parser)
     topics = commands.add_parser("topics", help="create, list, describe and delete topics")
     actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True,
                                     parser_class=_Parser)
@@ -610,6 +614,7 @@ _COMMANDS: dict[tuple[str, str], Callable[[AdminClient, argparse.Namespace, Outp
     ("log-dirs", "describe"): _log_dirs_describe,
     **security_commands.COMMANDS,
     **group_commands.COMMANDS,
+    **cluster_commands.COMMANDS,
 }
 
 
@@ -633,6 +638,8 @@ def main(argv: Sequence[str] | None = None, *, connect: Connect = _connect,
     except SystemExit as exc:  # --help, --version and usage errors
         return int(exc.code or 0)
     out.mode = args.output
+    if (args.resource, args.action) == ("cluster", "up"):
+        return cluster_commands.cluster_up(args, out)  # runs brokers; connects to none
     try:
         parse_bootstrap_servers(args.bootstrap_server)
     except ValueError as exc:

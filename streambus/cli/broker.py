@@ -44,6 +44,9 @@ _FLAG_KEYS = {
     "http_listen": "http_listen",
     "node_id": "node_id",
     "log_level": "log_level",
+    "controller_listen": "controller_listen",
+    "voters": "voters",
+    "process_roles": "process_roles",
 }
 
 
@@ -65,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     # Values stay strings so bad input is reported by the config validator, naming its key.
     parser.add_argument("--node-id", metavar="N", help="this broker's node id")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--controller-listen", metavar="HOST:PORT",
+                        help="controller listener of the metadata quorum (default: this "
+                             "node's entry in --voters)")
+    parser.add_argument("--voters", metavar="ID@HOST:PORT,...",
+                        help="the metadata quorum's voters, e.g. 1@h1:9093,2@h2:9093,3@h3:9093 "
+                             "(default: this node alone)")
+    parser.add_argument("--process-roles", metavar="ROLES",
+                        help="broker, controller or broker,controller (the default)")
     parser.add_argument("--override", metavar="KEY=VALUE", action="append", default=[],
                         help="set any config key, e.g. num.partitions=3 or "
                              "security.tls_enabled=true (repeatable)")

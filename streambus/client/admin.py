@@ -260,6 +260,27 @@ class AdminClient(GroupAdminMixin):
             upsertions=list(upsertions), deletions=list(deletions)))
         return list(response.results)
 
+    def describe_cluster(self) -> Any:
+        """DescribeCluster (KIP-700): cluster id, controller id and the live brokers."""
+        from streambus.protocol.messages.describe_cluster import DescribeClusterRequest
+
+        version = self.transport.version_for(ApiKey.DESCRIBE_CLUSTER)
+        request = DescribeClusterRequest(include_cluster_authorized_operations=False)
+        if version >= 1:
+            request.endpoint_type = 1  # brokers
+        return self.transport.send(request, version)
+
+    def describe_quorum(self) -> Any:
+        """DescribeQuorum (KIP-595/836) of ``__cluster_metadata``-0; any broker forwards it
+        to the quorum leader."""
+        from streambus.protocol.messages.describe_quorum import DescribeQuorumRequest
+
+        version = self.transport.version_for(ApiKey.DESCRIBE_QUORUM)
+        request = DescribeQuorumRequest(topics=[DescribeQuorumRequest.TopicData(
+            topic_name="__cluster_metadata",
+            partitions=[DescribeQuorumRequest.PartitionData(partition_index=0)])])
+        return self.transport.send(request, version)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

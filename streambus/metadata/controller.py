@@ -113,8 +113,12 @@ def create_topic(
     default_num_partitions: int,
     default_replication_factor: int,
     topic_id: uuid.UUID | None = None,
+    replication_factor_max: int | None = None,
 ) -> tuple[list[object], int, int]:
     """Records that create ``spec.name``.
+
+    ``replication_factor_max`` refuses larger factors with INVALID_REPLICATION_FACTOR (client
+    requests pass 1 until partition replication exists).
 
     Returns:
         (records, num_partitions, replication_factor) as resolved from defaults.
@@ -177,6 +181,12 @@ def create_topic(
             index: [brokers[(index + r) % len(brokers)] for r in range(replication_factor)]
             for index in range(num_partitions)
         }
+    if replication_factor_max is not None and replication_factor > replication_factor_max:
+        raise ControllerError(
+            ErrorCode.INVALID_REPLICATION_FACTOR,
+            f"Replication factor {replication_factor} is not supported yet: partition "
+            "replication is not available in StreamBus, every partition has exactly one "
+            "replica. Create the topic with replication factor 1.")
     configs = dict(spec.configs or {})
     try:
         validate_topic_configs(configs)

@@ -108,8 +108,21 @@ class RaftDriver:
         self._task: asyncio.Task | None = None
         self._watchers: list[asyncio.Future] = []
         self.applied_offset = node.high_watermark
-        self.election_count = 0
+        self.election_count = 1 if node.role is Role.LEADER else 0
         self._last_view = self._view()
+
+    def attach(self, send: Callable[[Envelope], None]) -> None:
+        """Start sending through ``send`` (a transport created after the node)."""
+        self._send = send
+
+    def is_caught_up(self) -> bool:
+        """Everything the quorum had committed when this replica last heard from the
+        leader is applied here (the leader itself: everything committed is applied)."""
+        node = self.node
+        if node.role is Role.LEADER:
+            return node.is_leader_ready and self.applied_offset >= node.high_watermark
+        target = node.leader_high_watermark
+        return target >= 0 and self.applied_offset >= target
 
     # -- inputs ---------------------------------------------------------------------------
 

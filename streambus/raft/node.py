@@ -218,6 +218,7 @@ class RaftNode:
         self._high_watermark = committed
         self._applied_offset = committed
         self._durable_end_offset = self._log.end_offset
+        self._leader_high_watermark = -1
         self._load_snapshot: SnapshotId | None = self._log.snapshot_id
         self._messages: list[Envelope] = []
         self._in_ready = False
@@ -255,6 +256,12 @@ class RaftNode:
     @property
     def high_watermark(self) -> int:
         return self._high_watermark
+
+    @property
+    def leader_high_watermark(self) -> int:
+        """The high watermark the leader last reported to this follower (-1: none yet).  A
+        replica that applied up to it has caught up with the quorum."""
+        return self._leader_high_watermark
 
     @property
     def log_start_offset(self) -> int:
@@ -1036,6 +1043,8 @@ class RaftNode:
             assert batch.epoch <= response.leader_epoch, (batch, response.leader_epoch)
             self._log.append(batch)
         if response.high_watermark >= 0:
+            self._leader_high_watermark = max(self._leader_high_watermark,
+                                              response.high_watermark)
             new = min(response.high_watermark, self._log.end_offset)
             self._high_watermark = max(self._high_watermark, new)
 

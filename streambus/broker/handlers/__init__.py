@@ -7,6 +7,7 @@ librdkafka compresses only when v0 is in range) but v0-v2 are rejected by the ha
 
 from __future__ import annotations
 
+from streambus.broker.cluster import controller_api
 from streambus.broker.dispatch import HandlerSpec
 from streambus.broker.handlers import (
     add_offsets_to_txn,
@@ -35,6 +36,7 @@ from streambus.broker.handlers import (
     delete_topics,
     describe_cluster,
     describe_configs,
+    describe_quorum,
     describe_groups,
     describe_log_dirs,
     incremental_alter_configs,
@@ -113,4 +115,24 @@ def all_handlers() -> list[HandlerSpec]:
          "DescribeTransactions"),
         (ApiKey.LIST_TRANSACTIONS, 0, 1, list_transactions.handle, "ListTransactions"),
     ]
-    return [HandlerSpec(int(key), low, high, fn, name) for key, low, high, fn, name in table]
+    # The metadata quorum: DescribeQuorum (KIP-595/836), and the requests that change metadata
+    # run on the active controller in a cluster (streambus/broker/cluster.py).
+    table.append((ApiKey.DESCRIBE_QUORUM, 0, 2, describe_quorum.handle, "DescribeQuorum"))
+    return [HandlerSpec(int(key), low, high, _route(int(key), fn), name)
+            for key, low, high, fn, name in table]
+
+
+#: Requests whose records the active controller must write (Kafka's controller APIs).
+_CONTROLLER_APIS = frozenset(int(key) for key in (
+    ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.CREATE_PARTITIONS,
+    ApiKey.ALTER_CONFIGS, ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.CREATE_ACLS,
+    ApiKey.DELETE_ACLS, ApiKey.ALTER_USER_SCRAM_CREDENTIALS))
+
+
+def _route(api_key: int, handle):  # type: ignore[no-untyped-def]
+    if api_key in _CONTROLLER_APIS:
+        return controller_api(handle)
+    if api_key == ApiKey.INIT_PRODUCER_ID:
+        # Producer-id blocks come from the controller (Kafka's AllocateProducerIds).
+        return controller_api(handle, applies=lambda request: request.transactional_id is None)
+    return handle

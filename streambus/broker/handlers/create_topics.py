@@ -58,6 +58,8 @@ def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsRes
                 usable_broker_ids=node.usable_broker_ids(),
                 default_num_partitions=node.config.num_partitions,
                 default_replication_factor=node.config.default_replication_factor,
+                # Partition replication does not exist yet: one replica per partition.
+                replication_factor_max=1,
             )
         except ControllerError as exc:
             results.append(_Result(name=topic.name, error_code=int(exc.error_code),

@@ -34,7 +34,7 @@ def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClus
         error_code=0,
         endpoint_type=_ENDPOINT_TYPE_BROKERS,
         cluster_id=node.cluster_id,
-        controller_id=node.node_id,
+        controller_id=node.controller_id(),
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
                 broker_id=b.broker_id, host=_endpoint(ctx, b)[0], port=_endpoint(ctx, b)[1],

@@ -68,6 +68,11 @@ def _may_create(ctx: RequestContext, name: str) -> bool:
 
 def _auto_create(ctx: RequestContext, name: str) -> tuple[MetadataImage, int]:
     node = ctx.node
+    if node.cluster is not None and not node.cluster.is_active_controller():
+        # Only the active controller writes metadata: ask it in the background and answer
+        # LEADER_NOT_AVAILABLE meanwhile, as Kafka's AutoTopicCreationManager does.
+        node.cluster.request_topic_creation(name)
+        return node.image, int(ErrorCode.LEADER_NOT_AVAILABLE)
     try:
         records, _, _ = controller.create_topic(
             node.image,
@@ -75,6 +80,8 @@ def _auto_create(ctx: RequestContext, name: str) -> tuple[MetadataImage, int]:
             usable_broker_ids=node.usable_broker_ids(),
             default_num_partitions=node.config.num_partitions,
             default_replication_factor=node.config.default_replication_factor,
+            # Partition replication does not exist yet: one replica per partition.
+            replication_factor_max=1,
         )
     except ControllerError as exc:
         return node.image, int(exc.error_code)
@@ -196,7 +203,7 @@ def _build(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
         throttle_time_ms=0,
         brokers=brokers,
         cluster_id=node.cluster_id,
-        controller_id=node.node_id,
+        controller_id=node.controller_id(),
         topics=topics,
         cluster_authorized_operations=(
             _operations(ctx, ResourceType.CLUSTER, "kafka-cluster")
