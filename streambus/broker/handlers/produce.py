@@ -96,7 +96,8 @@ def _produce_partition(ctx: RequestContext, topic: str, data: ProduceRequest.Par
     except InvalidRecordError as exc:
         return _error(index, ErrorCode.INVALID_RECORD, str(exc), version)
     config = partition.config
-    target_codec = _TOPIC_CODECS.get(partition.topic_configs.get("compression.type", ""))
+    # The effective compression.type: the topic's own, else the broker's (KIP-226 layering).
+    target_codec = _TOPIC_CODECS.get(partition.effective_configs.get("compression.type", ""))
     for header in headers:
         if header.size_bytes > config.max_message_bytes:
             return _error(index, ErrorCode.MESSAGE_TOO_LARGE,
