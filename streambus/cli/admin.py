@@ -22,6 +22,7 @@ Commands::
         users add|delete|list ...     (see streambus.cli.security_commands)
         acls add|list|remove ...
         groups list|describe|delete|reset-offsets ...   (see streambus.cli.group_commands)
+        transactions list|describe|abort ...          (see streambus.cli.transaction_commands)
         cluster describe | cluster up [--nodes N]; quorum describe
                                       (see streambus.cli.cluster_commands)
 
@@ -68,6 +69,7 @@ from streambus.client.admin import (
 )
 from streambus.cli import cluster_commands
 from streambus.cli import group_commands
+from streambus.cli import transaction_commands
 from streambus.cli import security_commands
 from streambus.client.connection import parse_bootstrap_servers
 from streambus.client.security import ClientSecurity
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
     security_commands.add_commands(commands, _Parser)
     group_commands.add_commands(commands, _Parser)
+    transaction_commands.add_commands(commands, _Parser)
     cluster_commands.add_commands(commands, _Parser)
     topics = commands.add_parser("topics", help="create, list, describe and delete topics")
     actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True,
@@ -614,6 +617,7 @@ _COMMANDS: dict[tuple[str, str], Callable[[AdminClient, argparse.Namespace, Outp
     ("log-dirs", "describe"): _log_dirs_describe,
     **security_commands.COMMANDS,
     **group_commands.COMMANDS,
+    **transaction_commands.COMMANDS,
     **cluster_commands.COMMANDS,
 }
 

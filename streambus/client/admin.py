@@ -23,6 +23,7 @@ from streambus.client.errors import KafkaConnectionError, KafkaProtocolError
 from streambus.client.groups import GroupAdminMixin
 from streambus.client.security import ClientSecurity
 from streambus.protocol.api_keys import ApiKey
+from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.messages.create_partitions import (
     CreatePartitionsRequest,
     CreatePartitionsResponse,
@@ -259,6 +260,54 @@ class AdminClient(GroupAdminMixin):
         response = self.transport.send(AlterUserScramCredentialsRequest(
             upsertions=list(upsertions), deletions=list(deletions)))
         return list(response.results)
+
+    # -- transactions (KIP-664) -------------------------------------------------------------
+
+    def list_transactions(self, states: Sequence[str] = (), producer_ids: Sequence[int] = (),
+                          duration_ms: int = -1) -> Any:
+        """ListTransactions of this broker's coordinator (errors stay in ``error_code``)."""
+        from streambus.protocol.messages.list_transactions import ListTransactionsRequest
+
+        version = self.transport.version_for(ApiKey.LIST_TRANSACTIONS)
+        request = ListTransactionsRequest(state_filters=list(states),
+                                          producer_id_filters=list(producer_ids))
+        if duration_ms >= 0:
+            if version < 1:
+                raise ValueError("ListTransactions v0 has no duration filter")
+            request.duration_filter = duration_ms
+        return self.transport.send(request, version)
+
+    def describe_transactions(self, transactional_ids: Sequence[str]) -> list[Any]:
+        """One TransactionState per id, errors in ``error_code``."""
+        from streambus.protocol.messages.describe_transactions import DescribeTransactionsRequest
+
+        response = self.transport.send(
+            DescribeTransactionsRequest(transactional_ids=list(transactional_ids)))
+        return list(response.transaction_states)
+
+    def describe_producers(self, topic: str, partitions: Sequence[int]) -> list[Any]:
+        """DescribeProducers: one PartitionResponse per partition of ``topic``."""
+        from streambus.protocol.messages.describe_producers import DescribeProducersRequest
+
+        response = self.transport.send(DescribeProducersRequest(topics=[
+            DescribeProducersRequest.TopicRequest(name=topic,
+                                                  partition_indexes=list(partitions))]))
+        return [p for t in response.topics for p in t.partitions]
+
+    def abort_transaction(self, topic: str, partition: int, producer_id: int,
+                          producer_epoch: int, coordinator_epoch: int) -> int:
+        """Write an ABORT marker for a hanging transaction (Kafka's ``abortTransaction``):
+        WriteTxnMarkers to the partition's leader.  Returns the partition's error code."""
+        from streambus.protocol.messages.write_txn_markers import WriteTxnMarkersRequest
+
+        marker = WriteTxnMarkersRequest.WritableTxnMarker(
+            producer_id=producer_id, producer_epoch=producer_epoch, transaction_result=False,
+            coordinator_epoch=coordinator_epoch,
+            topics=[WriteTxnMarkersRequest.WritableTxnMarkerTopic(
+                name=topic, partition_indexes=[partition])])
+        response = self.transport.send(WriteTxnMarkersRequest(markers=[marker]))
+        return next((p.error_code for m in response.markers for t in m.topics
+                     for p in t.partitions), ErrorCode.UNKNOWN_SERVER_ERROR)
 
     def describe_cluster(self) -> Any:
         """DescribeCluster (KIP-700): cluster id, controller id and the live brokers."""
