@@ -163,6 +163,7 @@ class TransactionCoordinatorRuntime:
         self._marker_delay_ms = marker_delay_ms
         #: transactional id -> its marker task (one decided transaction at a time per id).
         self._marker_tasks: dict[str, asyncio.Task] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def for_node(cls, node: Any) -> "TransactionCoordinatorRuntime":
@@ -184,6 +185,7 @@ class TransactionCoordinatorRuntime:
     async def start(self) -> None:
         """Start the timers and load every existing partition in the background."""
         self._running = True
+        self._loop = asyncio.get_running_loop()
         self._spawn(self._run_abort_timer())
         self._spawn(self._run_expiration_timer())
         count = self._host.partition_count()
@@ -207,7 +209,7 @@ class TransactionCoordinatorRuntime:
         self._marker_tasks.clear()
 
     def _spawn(self, coroutine: Any) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coroutine)
+        task = self._loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
