@@ -852,9 +852,9 @@ def check_paths(config: BrokerConfig) -> list[str]:
 def check_not_yet_supported(config: BrokerConfig) -> list[str]:
     """Settings this build parses but cannot honour yet.
 
-    A broker that silently ignored ``security.tls_enabled: true`` or an ACL list would look
-    secure and not be: refuse to start instead, naming the key.  Each entry disappears from
-    this list when the feature lands.
+    A broker that silently ignored ``tracing.enabled: true`` would look observed and not be:
+    refuse to start instead, naming the key.  Each entry disappears from this list when the
+    feature lands (security settings left it when TLS, SASL and ACLs did).
     """
     problems: list[str] = []
     if config.tracing.enabled:

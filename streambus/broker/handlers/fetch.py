@@ -165,8 +165,9 @@ def _read_all(ctx: RequestContext, request: FetchRequest, wanted: list[_Wanted]
     denied: set[str] | None = None
     if ctx.node.authorizer is not None:
         # READ once per topic per request (not per partition), as KafkaApis does.
+        read, topic = AclOperation.READ, ResourceType.TOPIC
         denied = {t for t in {item.topic for item in wanted if item.topic is not None}
-                  if not authorize(ctx, AclOperation.READ, ResourceType.TOPIC, t)}
+                  if not authorize(ctx, read, topic, t)}
     for item in wanted:
         if denied and item.topic in denied:
             results.append((item, _PartitionData(

@@ -23,6 +23,9 @@ from streambus.protocol.records.batch import (
 from streambus.protocol.records.compression import CompressionType
 from streambus.security.authorizer import AclOperation, ResourceType
 from streambus.security.checks import authorize
+
+# Bound once: an enum member lookup costs more than the (disabled) check itself.
+_WRITE, _TOPIC = AclOperation.WRITE, ResourceType.TOPIC
 from streambus.protocol.records.record import recompress_batch
 
 _Partition = ProduceResponse.PartitionProduceResponse
@@ -163,7 +166,7 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
         partitions = []
         # One ACL check per topic, before anything else (unknown topics included, so
         # existence is never disclosed).
-        allowed = authorize(ctx, AclOperation.WRITE, ResourceType.TOPIC, topic_data.name)
+        allowed = authorize(ctx, _WRITE, _TOPIC, topic_data.name)
         if allowed and transactional_id is not None and not transactional_id_allowed:
             allowed = False  # reported below as TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         for data in topic_data.partition_data:
