@@ -298,7 +298,8 @@ class ClusterRuntime:
         self._stopping = True
         if self.is_broker and self.broker_epoch >= 0:
             try:  # KIP-631 controlled shutdown: the controller fences us now, not in 9 s
-                await self._send_heartbeat(want_shut_down=True, timeout_s=1.0)
+                await asyncio.wait_for(self._send_heartbeat(want_shut_down=True, timeout_s=1.0),
+                                       1.0)
             except (RequestFailed, NotControllerError, asyncio.TimeoutError):
                 pass
         for task in self._tasks:
