@@ -32,6 +32,9 @@ from broker_process import REPO_ROOT, Broker, BrokerStartError, free_port
 from compat_clients import consume_kafka_python, make_records, produce_confluent, unique_topic
 
 NODE_COUNT = 3
+#: Small, so the nodes snapshot their metadata image and trim the log during the tests, and a
+#: node that was down catches up through FetchSnapshot rather than the whole log.
+SNAPSHOT_RECORD_BYTES = 1024
 FAILOVER_S_MAX = 5.0
 CONVERGE_TIMEOUT_S = 30.0
 
@@ -41,7 +44,8 @@ class ClusterNode(Broker):
     names every controller listener) and whose start does not wait for /health alone."""
 
     def __init__(self, work_dir: Path, node_id: int, ports: dict[str, int], voters: str) -> None:
-        super().__init__(work_dir)
+        super().__init__(work_dir, overrides={
+            "metadata.log.max.record.bytes.between.snapshots": str(SNAPSHOT_RECORD_BYTES)})
         self.node_id = node_id
         self.port = ports["kafka"]
         self.http_port = ports["http"]
@@ -332,6 +336,9 @@ def test_kill9_of_the_leader_fails_over_and_it_rejoins_as_follower(cluster: Clus
     assert new_leader != leader
     print(f"\nkill -9 of leader {leader}: metadata changes accepted after {elapsed:.2f} s, "
           f"new leader {new_leader}")
+    for index in range(6):  # enough records for a snapshot while the old leader is down
+        _create_topic(cluster.nodes[survivors[index % 2]].bootstrap,
+                      unique_topic(f"while-down-{index}"), 3)
 
     cluster.nodes[leader].spawn()
     cluster.nodes[leader].wait_serving()  # /health 200: caught up and registered again
@@ -386,3 +393,13 @@ def test_live_brokers_remain_after_the_failovers(cluster: Cluster) -> None:
         assert time.monotonic() < deadline, (sorted(metadata.brokers), metadata.controller_id)
         time.sleep(0.2)
 
+
+def test_a_single_node_is_a_one_voter_quorum(broker) -> None:
+    """Without --voters the broker leads a quorum of one, and says so to kafka-python."""
+    admin = _admin(broker.bootstrap)
+    quorum = admin.describe_metadata_quorum()
+    admin.close()
+    [partition] = quorum["topics"][0]["partitions"]
+    assert partition["error"] is None and partition["leader_id"] == 1
+    assert [v["replica_id"] for v in partition["current_voters"]] == [1]
+    assert partition["observers"] == []

@@ -226,7 +226,7 @@ class ClusterRuntime:
         self.broker_epoch = -1
         self.fenced = True
         self.incarnation_id = uuid.uuid4()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         # Active-controller state: last heartbeat per broker (monotonic seconds), and the
         # last one actually received, with the broker epoch it carried.
@@ -302,9 +302,10 @@ class ClusterRuntime:
                                        1.0)
             except (RequestFailed, NotControllerError, asyncio.TimeoutError):
                 pass
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):
@@ -319,7 +320,9 @@ class ClusterRuntime:
         self.client.close()
 
     def _spawn(self, coroutine: Any) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(coroutine))
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- views ----------------------------------------------------------------------------
 

@@ -253,6 +253,8 @@ class MetadataStore:
         self._speculative = None
         self._pending = []
         self._record_bytes_since_snapshot = 0
+        logger.info("metadata image loaded from snapshot %d-%d: %d topics",
+                    snapshot_id.end_offset, snapshot_id.epoch, len(self._committed.topics_by_name))
         for listener in self._listeners:
             listener(old, self._committed)
 
