@@ -449,6 +449,10 @@ class BrokerConfig(BaseModel):
     queued_max_requests: int = _kafka("queued.max.requests", 500, ge=1, le=1_000_000)
     # KIP-368: SASL sessions last this long, then clients must re-authenticate; 0 = forever.
     connections_max_reauth_ms: int = _kafka("connections.max.reauth.ms", 0, ge=0, le=INT64_MAX)
+    # After a failed SASL authentication the error is sent at once and the connection closed
+    # this much later (Kafka's default), slowing down password guessing.
+    connection_failed_authentication_delay_ms: int = _kafka(
+        "connection.failed.authentication.delay.ms", 100, ge=0, le=INT32_MAX)
     connections_max_idle_ms: int = _kafka("connections.max.idle.ms", 600000, ge=1, le=INT64_MAX)
     fetch_max_bytes: int = _kafka("fetch.max.bytes", 57671680, ge=1024, le=INT32_MAX)
     compression_type: Literal["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] = (

@@ -261,7 +261,8 @@ class BrokerNode:
         return ListenerSecurity(
             spec.name, spec.security_protocol, tls=self.tls if spec.uses_tls else None,
             mechanisms=security.enabled_mechanisms, lookup=self.lookup_credential,
-            reauth_ms=self.config.connections_max_reauth_ms, audit=self.security_audit)
+            reauth_ms=self.config.connections_max_reauth_ms, audit=self.security_audit,
+            failed_authentication_delay_ms=self.config.connection_failed_authentication_delay_ms)
 
     def _start_security(self) -> None:
         """Store users_file credentials and config ACLs in the metadata log, then build the

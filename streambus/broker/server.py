@@ -129,7 +129,7 @@ class KafkaConnection(asyncio.Protocol):
             if isinstance(result, list):
                 self._write(result)
                 if self.sasl is not None and self.sasl.close_after_response:
-                    self._close()  # a failed SASL step: its answer is the last word
+                    self._close_after_failed_authentication()
                     return
                 continue
             # An awaitable: park this connection until it completes.
@@ -159,7 +159,7 @@ class KafkaConnection(asyncio.Protocol):
         if result is not None:
             self._write(result)
             if self.sasl is not None and self.sasl.close_after_response:
-                self._close()
+                self._close_after_failed_authentication()
                 return
         if not self._closed:
             self._process()
@@ -190,6 +190,20 @@ class KafkaConnection(asyncio.Protocol):
 
     def protocol_error(self, reason: str, detail: str) -> None:
         self._protocol_error(reason, detail)
+
+    def _close_after_failed_authentication(self) -> None:
+        """A failed SASL step: its answer is the last word. As Kafka
+        (``connection.failed.authentication.delay.ms``), the answer goes out now and the
+        connection closes after a delay, which slows password guessing and lets the client
+        read the error before it sees the connection end."""
+        delay_ms = getattr(self._server.security, "failed_authentication_delay_ms", 0)
+        transport = self._transport
+        if self._closed or transport is None or delay_ms <= 0:
+            self._close()
+            return
+        self._closed = True  # serve nothing more on this connection
+        transport.pause_reading()
+        asyncio.get_running_loop().call_later(delay_ms / 1000, transport.close)
 
     def _close(self) -> None:
         if not self._closed:

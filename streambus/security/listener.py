@@ -45,6 +45,7 @@ class ListenerSecurity:
                  mechanisms: Sequence[str] = MECHANISMS,
                  lookup: CredentialLookup | None = None, reauth_ms: int = 0,
                  audit: SecurityAudit | None = None,
+                 failed_authentication_delay_ms: int = 100,
                  clock_ms: Callable[[], int] = _monotonic_ms) -> None:
         self.name = name
         self.security_protocol = security_protocol
@@ -56,6 +57,8 @@ class ListenerSecurity:
         self.mechanisms = tuple(mechanisms)
         self._lookup = lookup
         self.reauth_ms = reauth_ms
+        #: Kafka's connection.failed.authentication.delay.ms: close this long after a failure.
+        self.failed_authentication_delay_ms = failed_authentication_delay_ms
         self.audit = audit or SecurityAudit()
         self._clock_ms = clock_ms
 
