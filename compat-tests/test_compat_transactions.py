@@ -427,3 +427,42 @@ def test_commit_decided_before_a_crash_completes_after_restart(tmp_path, stop: s
         assert sorted(read_kafka_python(bootstrap, topic, 2, "read_committed")) == sorted(values)
     finally:
         broker.finish()
+
+
+def test_cli_lists_describes_and_aborts_a_hanging_transaction(txn_broker: Broker) -> None:
+    """``streambus transactions list|describe|abort`` against the broker: an operator finds
+    the open transaction, sees its partitions, and aborts it on the partition through
+    DescribeProducers + WriteTxnMarkers, which releases read_committed consumers."""
+    import json
+    import subprocess
+    import sys
+
+    from compat_clients import REPO_ROOT
+
+    def cli(*argv: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "streambus.cli.admin", "--bootstrap-server",
+             txn_broker.bootstrap, "--output", "json", *argv],
+            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    bootstrap = txn_broker.bootstrap
+    topic = new_name("txn-cli")
+    create_topic(bootstrap, topic, partitions=1)
+    transactional_id = new_name("cli")
+    producer = confluent_producer(bootstrap, transactional_id)
+    producer.begin_transaction()
+    producer.produce(topic, value=b"stuck", partition=0)
+    producer.flush(DEADLINE_S)
+    listed = cli("transactions", "list", "--state", "Ongoing")["transactions"]
+    assert transactional_id in [t["transactional_id"] for t in listed]
+    [described] = cli("transactions", "describe", transactional_id)["transactions"]
+    assert described["state"] == "Ongoing"
+    assert described["partitions"] == [{"topic": topic, "partitions": [0]}]
+    assert end_offsets(bootstrap, topic, 1, "read_committed") == [0]
+    aborted = cli("transactions", "abort", "--topic", topic, "--partition", "0",
+                  "--start-offset", "0")
+    assert aborted["aborted"] is True and aborted["producer_id"] == described["producer_id"]
+    assert end_offsets(bootstrap, topic, 1, "read_committed") == [2]
+    assert read_confluent(bootstrap, topic, 1, "read_committed", 0, quiet_s=1.0) == []
