@@ -403,3 +403,27 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(tmp_path: P
         established.close()
     finally:
         broker.finish()
+
+
+def test_unauthenticated_clients_cannot_send_large_frames(multi) -> None:
+    """Before authenticating, a frame above 512 KiB (Kafka's sasl.server.max.receive.size) is
+    refused at its size prefix; once authenticated, socket.request.max.bytes applies."""
+    broker, ports = multi
+    with socket.create_connection(("127.0.0.1", ports["INTERNAL"]), timeout=5) as sock:
+        sock.sendall(struct.pack(">i", 600 * 1024) + b"\0" * 64)
+        sock.settimeout(5)
+        assert sock.recv(16) == b""
+    with socket.create_connection(("127.0.0.1", ports["INTERNAL"]), timeout=5) as sock:
+        sock.sendall(sasl_handshake(b"PLAIN"))
+        _read_frame(sock)
+        token = b"\0alice\0" + PASSWORDS["alice"].encode()
+        sock.sendall(sasl_authenticate(token))
+        answer = _read_frame(sock)
+        assert struct.unpack_from(">h", answer, 4)[0] == 0
+        # Now a 600 KiB request is served: Metadata v4 for 75,000 unknown topics, no
+        # auto-creation.
+        names = [f"x{index:05d}".encode() for index in range(75_000)]
+        body = struct.pack(">i", len(names)) + b"".join(_string(n) for n in names) + b"\0"
+        assert len(body) > 512 * 1024
+        sock.sendall(_frame(3, 4, 5, body))
+        assert struct.unpack_from(">i", _read_frame(sock))[0] == 5

@@ -33,6 +33,10 @@ _HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b
 _connection_ids = itertools.count(1)
 _BUFFERED_BYTES_MAX = 16 * 1024 * 1024
 _TLS_HANDSHAKE_TIMEOUT_S = 10.0
+#: Frames from a client that has not authenticated yet are bounded far below
+#: socket.request.max.bytes, as Kafka's sasl.server.max.receive.size (512 KiB) does: nobody may
+#: make the broker buffer 100 MB before proving who they are.
+_UNAUTHENTICATED_FRAME_BYTES_MAX = 512 * 1024
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -66,6 +70,9 @@ class KafkaConnection(asyncio.Protocol):
             self.principal = security.initial_principal(transport)
             self.sasl = security.new_session(
                 f"{self.client_host}:{peer[1]}" if peer and len(peer) > 1 else self.client_host)
+            if self.sasl is not None:
+                self._decoder.frame_bytes_max = min(self._decoder.frame_bytes_max,
+                                                    _UNAUTHENTICATED_FRAME_BYTES_MAX)
         self._server.connections.add(self)
         self._server.metrics_connection_opened()
 
@@ -128,9 +135,14 @@ class KafkaConnection(asyncio.Protocol):
                 return
             if isinstance(result, list):
                 self._write(result)
-                if self.sasl is not None and self.sasl.close_after_response:
-                    self._close_after_failed_authentication()
-                    return
+                sasl = self.sasl
+                if sasl is not None:
+                    if sasl.close_after_response:
+                        self._close_after_failed_authentication()
+                        return
+                    if sasl.authenticated and \
+                            self._decoder.frame_bytes_max != self._server.frame_bytes_max:
+                        self._decoder.frame_bytes_max = self._server.frame_bytes_max
                 continue
             # An awaitable: park this connection until it completes.
             self._busy = True
