@@ -850,6 +850,12 @@ def check_paths(config: BrokerConfig) -> list[str]:
     for key, path in named_files.items():
         if path is not None and not path.is_file():
             problems.append(f"{key}: file not found: {path}")
+    if security.users_file is not None and security.users_file.is_file():
+        from streambus.security.users import check_users_file
+
+        problem = check_users_file(security.users_file)
+        if problem is not None:
+            problems.append(f"security.users_file: {problem}")
     return problems
 
 

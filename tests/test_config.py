@@ -78,8 +78,9 @@ def test_kafka_node_id_spellings_are_synonyms() -> None:
 
 
 def test_checklist_sections_are_accepted(tmp_path: Path) -> None:
-    for name in ("server.crt", "server.key", "ca.crt", "users.yaml"):
+    for name in ("server.crt", "server.key", "ca.crt"):
         (tmp_path / name).write_text("x")
+    (tmp_path / "users.yaml").write_text("users: []\n")
     path = write_yaml(tmp_path, f"""
 security:
   tls_enabled: true
@@ -330,8 +331,9 @@ def test_data_dir_that_is_a_file_is_rejected(tmp_path: Path) -> None:
 def test_listener_forms(tmp_path: Path) -> None:
     """The seed's single listener takes its protocol from tls_enabled/auth_enabled; `listeners`
     adds more, each with its own protocol and a unique name."""
-    for name in ("server.crt", "server.key", "users.yaml"):
+    for name in ("server.crt", "server.key"):
         (tmp_path / name).write_text("x")
+    (tmp_path / "users.yaml").write_text("users: []\n")
     tls = {"security.tls_cert": str(tmp_path / "server.crt"),
            "security.tls_key": str(tmp_path / "server.key")}
     plain = load_config(None, {}, environ=NO_ENV)
@@ -356,3 +358,12 @@ def test_listener_forms(tmp_path: Path) -> None:
     problems = validate_config(None, {"listeners": [
         {"name": "plaintext", "listen": "127.0.0.1:9095"}]}, environ=NO_ENV)
     assert "listener names must be unique" in problems[0]
+
+
+def test_a_malformed_users_file_is_reported_without_its_passwords(tmp_path: Path) -> None:
+    users = tmp_path / "users.yaml"
+    users.write_text("users:\n  - name: alice\n    pasword: hunter2-secret\n")
+    problems = validate_config(None, {"security.auth_enabled": True,
+                                      "security.users_file": str(users)}, environ=NO_ENV)
+    assert problems == [f"security.users_file: {users}: users[0]: unknown key 'pasword'"]
+    assert "hunter2" not in problems[0]

@@ -165,7 +165,8 @@ def _stored_credential(mechanism: str, value: Any, where: str) -> ScramCredentia
 ExistingLookup = Callable[[str, str], "ScramCredential | None"]
 
 
-def _entry(item: Any, index: int, iterations: int, existing: ExistingLookup | None) -> UserEntry:
+def _entry(item: Any, index: int, iterations: int, existing: ExistingLookup | None,
+           salt: bool = True) -> UserEntry:
     where = f"users[{index}]"
     if not isinstance(item, Mapping):
         raise UsersFileError(f"{where}: must be a mapping with name and password or "
@@ -184,6 +185,8 @@ def _entry(item: Any, index: int, iterations: int, existing: ExistingLookup | No
     if password is not None:
         if not isinstance(password, str) or not password:
             raise UsersFileError(f"{where}.password: must be a non-empty string")
+        if not salt:  # checking the file only: a password is as good as a credential
+            return UserEntry(name, tuple(credentials.values()))
         for mechanism in _HASH:
             if mechanism in credentials:
                 continue
@@ -201,7 +204,7 @@ def _entry(item: Any, index: int, iterations: int, existing: ExistingLookup | No
 
 
 def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT,
-                existing: ExistingLookup | None = None) -> list[UserEntry]:
+                existing: ExistingLookup | None = None, salt: bool = True) -> list[UserEntry]:
     """Users from a parsed users-file document.
 
     Raises:
@@ -214,7 +217,8 @@ def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT,
         raise UsersFileError("users: must be a list")
     if len(items) > USER_COUNT_MAX:
         raise UsersFileError(f"users: more than {USER_COUNT_MAX} entries")
-    entries = [_entry(item, index, iterations, existing) for index, item in enumerate(items)]
+    entries = [_entry(item, index, iterations, existing, salt)
+               for index, item in enumerate(items)]
     seen: set[str] = set()
     for entry in entries:
         if entry.name in seen:
@@ -223,8 +227,21 @@ def parse_users(document: Any, *, iterations: int = ITERATIONS_DEFAULT,
     return entries
 
 
+def check_users_file(path: Path | str) -> str | None:
+    """What is wrong with the users file at ``path`` (for ``--validate-config``), or None.
+
+    Checks the structure without salting anything, so it stays fast for large files.
+    """
+    try:
+        load_users_file(path, salt=False)
+    except UsersFileError as exc:
+        return str(exc)
+    return None
+
+
 def load_users_file(path: Path | str, *, iterations: int = ITERATIONS_DEFAULT,
-                    existing: ExistingLookup | None = None) -> list[UserEntry]:
+                    existing: ExistingLookup | None = None,
+                    salt: bool = True) -> list[UserEntry]:
     """Read and salt the users file at ``path``.
 
     ``existing`` looks up stored credentials: a password that still matches one keeps it.
@@ -243,7 +260,7 @@ def load_users_file(path: Path | str, *, iterations: int = ITERATIONS_DEFAULT,
         raise UsersFileError(f"{path} is not valid YAML") from None
     try:
         return parse_users(document if document is not None else {}, iterations=iterations,
-                           existing=existing)
+                           existing=existing, salt=salt)
     except UsersFileError as exc:
         raise UsersFileError(f"{path}: {exc}") from None
 
