@@ -198,6 +198,10 @@ def test_plaintext_client_on_tls_port_is_disconnected_cleanly(brokers, certs) ->
     assert error is not None
     assert broker.http("/health")[0] == 200
     assert connect_kafka_python(broker.bootstrap, _setup("SSL", certs)) is None
+    from raw_wire import metric_total
+
+    assert metric_total(broker.http("/metrics")[1].decode(), "streambus_protocol_errors_total",
+                        reason="tls_handshake_failed") >= 1
 
 
 def test_sasl_requests_before_authentication_are_refused(brokers) -> None:

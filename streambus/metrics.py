@@ -48,6 +48,7 @@ PROTOCOL_ERROR_REASONS = (
     "tls_on_plaintext_port",  # A TLS ClientHello sent to a PLAINTEXT listener.
     "sasl_illegal_state",  # A request a SASL listener may not serve in its current state.
     "sasl_session_expired",  # A request after the KIP-368 session lifetime ran out.
+    "tls_handshake_failed",  # No TLS session came of it (plaintext or garbage on a TLS port).
     "corrupt_record",
 )
 
@@ -122,6 +123,14 @@ class BrokerMetrics:
             "streambus_broker", "Broker version and node id.", registry=registry)
         self.broker_state = Gauge(
             "streambus_broker_state", "0 starting, 1 serving, 2 stopping.", registry=registry)
+        self.authentications = Counter(
+            "streambus_security_authentications",
+            "SASL authentications, by mechanism and result (ok or failed).",
+            ["mechanism", "result"], registry=registry)
+        self.authorization_denied = Counter(
+            "streambus_security_authorization_denied",
+            "Requests or resources refused by ACLs, by operation and resource type.",
+            ["operation", "resource_type"], registry=registry)
         self.groups = Gauge(
             "streambus_group_count", "Consumer groups this node coordinates, by type and state.",
             ["type", "state"], registry=registry)
@@ -144,14 +153,6 @@ class BrokerMetrics:
             reason: self.protocol_errors.labels(reason) for reason in PROTOCOL_ERROR_REASONS
         }
         self._request_children: dict[str, tuple[Any, Any]] = {}
-        self.authentications = Counter(
-            "streambus_security_authentications",
-            "SASL authentications, by mechanism and result (ok or failed).",
-            ["mechanism", "result"], registry=registry)
-        self.authorization_denied = Counter(
-            "streambus_security_authorization_denied",
-            "Requests or resources refused by ACLs, by operation and resource type.",
-            ["operation", "resource_type"], registry=registry)
         self._error_children: dict[tuple[str, str], Any] = {}
         self._messages_in_children: dict[str, Any] = {}
         self._partitions: set[tuple[str, int]] = set()

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 import socket
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from streambus.protocol.errors import RemoteProtocolError
@@ -53,6 +54,11 @@ class KafkaConnection(asyncio.Protocol):
         self.pending_task: asyncio.Task | None = None
         security = server.security
         self.listener_name = security.name if security is not None else "PLAINTEXT"
+        if security is not None and security.uses_tls:
+            # asyncio runs the TLS handshake before connection_made and drops a failed one
+            # silently; a protocol object that dies unconnected is how we learn of it.
+            self._connected = [False]
+            weakref.finalize(self, _tls_handshake_abandoned, server, self._connected)
         #: Who is asking: User:ANONYMOUS, the TLS certificate subject, or the SASL user.
         self.principal = "User:ANONYMOUS"
         #: The SASL session to complete first (SASL listeners only); see security/sasl.
@@ -61,6 +67,8 @@ class KafkaConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if hasattr(self, "_connected"):
+            self._connected[0] = True
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         if peer:
@@ -222,6 +230,14 @@ class KafkaConnection(asyncio.Protocol):
             self._closed = True
             if self._transport is not None:
                 self._transport.close()
+
+
+def _tls_handshake_abandoned(server: "KafkaServer", connected: list[bool]) -> None:
+    if not connected[0]:
+        server.protocol_error("tls_handshake_failed",
+                              f"a connection to TLS listener {server.security.name} ended "
+                              "before its handshake completed (a plaintext client, a wrong CA, "
+                              "or garbage)")
 
 
 class KafkaServer:
