@@ -7,6 +7,8 @@ as in the runtime, so every assertion on a fetch also checks the replay path.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from grouptest_support import SESSION_TIMEOUT_MS, Harness, subscription
@@ -222,3 +224,23 @@ def test_loaded_members_expire_unless_they_heartbeat() -> None:
     fresh.advance(SESSION_TIMEOUT_MS)
     assert fresh.group().members == {}
     assert fresh.group().state is S.PREPARING_REBALANCE or fresh.group().state is S.EMPTY
+
+
+def test_require_stable_reports_offsets_of_open_transactions_as_unstable() -> None:
+    """KIP-447: with require_stable, a partition whose offset an open transaction wrote reads
+    UNSTABLE_OFFSET_COMMIT (retriable); once the marker commits it reads the new offset, and
+    without require_stable the last committed offset is returned meanwhile."""
+    h = Harness()
+    commit(h, {("t", 0): 5, ("t", 1): 7})
+    # What a TxnOffsetCommit's transactional record replays as: offset 9 for t-0, pending.
+    in_transaction = dataclasses.replace(h.shard.offsets["g"][("t", 0)], committed_offset=9)
+    h.shard.replay_pending_offset(producer_id=42, group_id="g", topic="t", partition=0,
+                                  offset=in_transaction)
+    _, stable = h.shard.offset_fetch("g", [("t", [0, 1])], require_stable=True)
+    assert [(o.partition_index, o.committed_offset, o.error_code) for o in stable[0][1]] == [
+        (0, -1, E.UNSTABLE_OFFSET_COMMIT), (1, 7, 0)]
+    _, loose = h.shard.offset_fetch("g", [("t", [0, 1])])
+    assert [o.committed_offset for o in loose[0][1]] == [5, 7]
+    h.shard.complete_transaction(42, commit=True, now_ms=h.now_ms)
+    _, after = h.shard.offset_fetch("g", [("t", [0, 1])], require_stable=True)
+    assert [(o.committed_offset, o.error_code) for o in after[0][1]] == [(9, 0), (7, 0)]

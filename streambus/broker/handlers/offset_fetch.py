@@ -18,11 +18,13 @@ _MULTI_GROUP_VERSION = 8
 _TOP_LEVEL_ERROR_VERSION = 2
 
 
-def _fetch(ctx: RequestContext, group_id: str, topics, member_id, member_epoch):
+def _fetch(ctx: RequestContext, group_id: str, topics, member_id, member_epoch,
+           require_stable: bool = False):
     """(error, [(topic, [FetchedOffset])]) for one group."""
     if not authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
         return ErrorCode.GROUP_AUTHORIZATION_FAILED, None
-    error, fetched = _fetch_authorized_group(ctx, group_id, topics, member_id, member_epoch)
+    error, fetched = _fetch_authorized_group(ctx, group_id, topics, member_id, member_epoch,
+                                             require_stable)
     if fetched is None or authorizer_of(ctx) is None:
         return error, fetched
     # Topics the caller may not DESCRIBE: their partitions say TOPIC_AUTHORIZATION_FAILED when
@@ -38,14 +40,15 @@ def _fetch(ctx: RequestContext, group_id: str, topics, member_id, member_epoch):
 
 
 def _fetch_authorized_group(ctx: RequestContext, group_id: str, topics, member_id,
-                            member_epoch):
+                            member_epoch, require_stable: bool = False):
     coordinator = ctx.node.group_coordinator
     try:
         _, shard = coordinator.shard_for(group_id, create_topic=True)
     except CoordinatorError as exc:
         return exc.error_code, None
     wanted = None if topics is None else [(t.name, list(t.partition_indexes)) for t in topics]
-    return shard.offset_fetch(group_id, wanted, member_id=member_id, member_epoch=member_epoch)
+    return shard.offset_fetch(group_id, wanted, member_id=member_id, member_epoch=member_epoch,
+                              require_stable=require_stable)
 
 
 def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
@@ -53,7 +56,7 @@ def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchRespo
         groups = []
         for group in request.groups:
             error, topics = _fetch(ctx, group.group_id, group.topics, group.member_id,
-                                   group.member_epoch)
+                                   group.member_epoch, request.require_stable)
             groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(
                 group_id=group.group_id, error_code=error,
                 topics=[OffsetFetchResponse.OffsetFetchResponseTopics(name=name, partitions=[
@@ -63,7 +66,8 @@ def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchRespo
                         error_code=o.error_code)
                     for o in offsets]) for name, offsets in topics or []]))
         return OffsetFetchResponse(groups=groups)
-    error, topics = _fetch(ctx, request.group_id, request.topics, None, -1)
+    error, topics = _fetch(ctx, request.group_id, request.topics, None, -1,
+                           ctx.api_version >= 7 and request.require_stable)
     if topics is None and request.topics is not None:
         # Per-partition errors, which is all v1 can say (v2+ also set the top-level error).
         topics = [(t.name, [_errored(p, error) for p in t.partition_indexes])

@@ -228,11 +228,27 @@ class OffsetOps:
 
     def offset_fetch(self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None, *,
                      member_id: str | None = None, member_epoch: int = -1,
+                     require_stable: bool = False,
                      ) -> tuple[int, list[tuple[str, list[FetchedOffset]]]]:
         """(group error, [(topic, offsets)]); ``topics`` None asks for every committed offset.
 
         A group that does not exist is not an error: every partition reads as NO_OFFSET.
+        With ``require_stable`` (KIP-447, OffsetFetch v7+), a partition whose offset a still
+        open transaction has written reads UNSTABLE_OFFSET_COMMIT, so a consumer does not
+        start from an offset that may yet be aborted.
         """
+        if require_stable:
+            unstable = {tp for groups in self.pending_txn_offsets.values()
+                        for tp in groups.get(group_id, {})}
+            if unstable:
+                error, fetched = self.offset_fetch(group_id, topics, member_id=member_id,
+                                                   member_epoch=member_epoch)
+                return error, [
+                    (topic, [FetchedOffset(o.partition_index, NO_OFFSET, -1, "",
+                                           ErrorCode.UNSTABLE_OFFSET_COMMIT)
+                             if (topic, o.partition_index) in unstable else o
+                             for o in offsets])
+                    for topic, offsets in fetched]
         group = self.groups.get(group_id)
         if group is not None:
             if isinstance(group, ClassicGroup):
