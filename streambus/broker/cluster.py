@@ -45,6 +45,10 @@ from streambus.protocol.headers import (
     encode_response_header,
     response_header_version,
 )
+from streambus.protocol.messages.allocate_producer_ids import (
+    AllocateProducerIdsRequest,
+    AllocateProducerIdsResponse,
+)
 from streambus.protocol.messages.api_versions import ApiVersionsResponse
 from streambus.protocol.messages.broker_heartbeat import (
     BrokerHeartbeatRequest,
@@ -265,6 +269,7 @@ class ClusterRuntime:
                     int(ApiKey.BROKER_REGISTRATION): self._on_broker_registration,
                     int(ApiKey.BROKER_HEARTBEAT): self._on_broker_heartbeat,
                     int(ApiKey.DESCRIBE_QUORUM): self._on_describe_quorum,
+                    int(ApiKey.ALLOCATE_PRODUCER_IDS): self._on_allocate_producer_ids,
                 })
             await self.listener.start()
             logger.info("controller listener on %s:%d", address[0], self.listener.port)
@@ -445,21 +450,31 @@ class ClusterRuntime:
             await driver.changed(0.05)
             target = max(target, driver.node.leader_high_watermark)
 
-    def request_topic_creation(self, name: str) -> None:
+    def request_topic_creation(self, name: str, *, num_partitions: int = -1,
+                               replication_factor: int = -1,
+                               configs: dict[str, str] | None = None) -> None:
         """Metadata auto-creation on a node that is not the controller: forward a
-        CreateTopics in the background (Kafka's AutoTopicCreationManager)."""
+        CreateTopics in the background (Kafka's AutoTopicCreationManager).  The coordinators
+        create ``__consumer_offsets`` and ``__transaction_state`` this way too, with their
+        own partition count and configs, and answer COORDINATOR_NOT_AVAILABLE until the
+        topic is in the image."""
         if name in self._auto_create_pending or self._stopping:
             return
         self._auto_create_pending.add(name)
-        self._spawn(self._auto_create(name))
+        self._spawn(self._auto_create(name, num_partitions, replication_factor, configs or {}))
 
-    async def _auto_create(self, name: str) -> None:
+    async def _auto_create(self, name: str, num_partitions: int = -1,
+                           replication_factor: int = -1,
+                           configs: dict[str, str] | None = None) -> None:
         from streambus.protocol.messages.create_topics import CreateTopicsRequest
 
         try:
             request = CreateTopicsRequest(timeout_ms=int(FORWARD_TIMEOUT_S * 1000), topics=[
-                CreateTopicsRequest.CreatableTopic(name=name, num_partitions=-1,
-                                                   replication_factor=-1)])
+                CreateTopicsRequest.CreatableTopic(
+                    name=name, num_partitions=num_partitions,
+                    replication_factor=replication_factor,
+                    configs=[CreateTopicsRequest.CreatableTopicConfig(name=key, value=value)
+                             for key, value in sorted((configs or {}).items())])])
             header = decode_request_header(encode_request_header(
                 int(ApiKey.CREATE_TOPICS), 7, 0, "auto-create"))[0]
             ctx = RequestContext(header=header, api_version=7, client_host="127.0.0.1",
@@ -478,7 +493,8 @@ class ClusterRuntime:
     def _on_api_versions(self, header: Any, request: Any, connection: Any) -> Any:
         keys = dict(RAFT_API_VERSIONS)
         for api_key in (ApiKey.API_VERSIONS, ApiKey.ENVELOPE, ApiKey.BROKER_REGISTRATION,
-                        ApiKey.BROKER_HEARTBEAT, ApiKey.DESCRIBE_QUORUM):
+                        ApiKey.BROKER_HEARTBEAT, ApiKey.DESCRIBE_QUORUM,
+                        ApiKey.ALLOCATE_PRODUCER_IDS):
             keys[int(api_key)] = VALID_VERSIONS[api_key]
         return ApiVersionsResponse(error_code=0, api_keys=[
             ApiVersionsResponse.ApiVersion(api_key=key, min_version=low, max_version=high)
@@ -511,6 +527,44 @@ class ClusterRuntime:
                                       response_header_version(inner_header.api_key, version))
         body = codec.encode_response(inner_header.api_key, version, response)
         return EnvelopeResponse(error_code=0, response_data=head + body)
+
+    async def _on_allocate_producer_ids(self, header: Any, request: AllocateProducerIdsRequest,
+                                        connection: Any) -> AllocateProducerIdsResponse:
+        """KIP-730: reserve the next block of producer ids for a broker (its transaction
+        coordinator hands them out without a round trip per InitProducerId)."""
+        from streambus.metadata import controller
+
+        store = self.store
+        if not store.is_active_controller():
+            return AllocateProducerIdsResponse(error_code=int(ErrorCode.NOT_CONTROLLER))
+        broker = store.image.brokers.get(request.broker_id)
+        if broker is None or broker.broker_epoch != request.broker_epoch:
+            return AllocateProducerIdsResponse(error_code=int(ErrorCode.STALE_BROKER_EPOCH))
+        records, first = controller.allocate_producer_ids(store.image, request.broker_id)
+        if not await self._commit(records):
+            return AllocateProducerIdsResponse(error_code=int(ErrorCode.NOT_CONTROLLER))
+        return AllocateProducerIdsResponse(error_code=0, producer_id_start=first,
+                                           producer_id_len=controller.PRODUCER_ID_BLOCK_SIZE)
+
+    async def allocate_producer_ids(self) -> tuple[int, int]:
+        """A block of producer ids for this broker from the active controller.
+
+        Returns:
+            (first id, length).
+
+        Raises:
+            RequestFailed: no controller answered, or it refused.
+        """
+        request = AllocateProducerIdsRequest(broker_id=self.node_id,
+                                             broker_epoch=self.broker_epoch)
+        if self.is_active_controller():
+            response = await self._on_allocate_producer_ids(None, request, None)
+        else:
+            response = await self._to_controller(int(ApiKey.ALLOCATE_PRODUCER_IDS), 0, request,
+                                                 AllocateProducerIdsResponse)
+        if response.error_code != 0:
+            raise RequestFailed(f"AllocateProducerIds: {ErrorCode.for_code(response.error_code).name}")
+        return response.producer_id_start, response.producer_id_len
 
     async def _on_broker_registration(self, header: Any, request: BrokerRegistrationRequest,
                                       connection: Any) -> BrokerRegistrationResponse:

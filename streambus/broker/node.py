@@ -36,6 +36,7 @@ from streambus.metadata import controller
 from streambus.metadata.image import MetadataImage
 from streambus.metadata.store import MetadataStore
 from streambus.metadata.topic_config import BrokerConfigLayers
+from streambus.protocol.error_codes import ErrorCode
 from streambus.protocol.metadata_records import FeatureLevelRecord, RegisterBrokerRecord
 from streambus.security.audit import SecurityAudit
 from streambus.security.authorizer import Authorizer, bindings_from_config
@@ -53,6 +54,8 @@ _METADATA_VERSION = 21
 
 
 _MAINTENANCE_INTERVAL_S = 1.0
+#: How often a cluster node re-checks that the users_file and config ACLs are in the image.
+_SECURITY_SYNC_INTERVAL_S = 0.5
 _CHECKPOINT_EVERY_TICKS = 60
 _PRODUCER_EXPIRY_EVERY_TICKS = 600
 
@@ -110,6 +113,8 @@ class BrokerNode:
         self.log_lifecycle: LogLifecycle | None = None
         self._producer_id_next = 0
         self._producer_id_end = 0
+        self._producer_id_fetch: asyncio.Task | None = None
+        self._security_sync_task: asyncio.Task | None = None
         #: Set when ``voters`` names a multi-node quorum (streambus/broker/cluster.py).
         self.cluster: ClusterRuntime | None = ClusterRuntime(self) if config.voters else None
         self.registry.register(RaftCollector(lambda: self.metadata))
@@ -181,6 +186,9 @@ class BrokerNode:
         if self._maintenance_task is not None:
             self._maintenance_task.cancel()
             self._maintenance_task = None
+        for task in (self._security_sync_task, self._producer_id_fetch):
+            if task is not None:
+                task.cancel()
         if self.log_lifecycle is not None:
             await self.log_lifecycle.stop()
         if self.replica_manager is not None:
@@ -264,9 +272,9 @@ class BrokerNode:
             reauth_ms=self.config.connections_max_reauth_ms, audit=self.security_audit,
             failed_authentication_delay_ms=self.config.connection_failed_authentication_delay_ms)
 
-    def _start_security(self) -> None:
-        """Store users_file credentials and config ACLs in the metadata log, then build the
-        authorizer and keep it in step with the image's ACLs."""
+    def _security_records(self) -> list[object]:
+        """Records that bring the image's credentials and config ACLs in line with the
+        users_file and the configured ACLs (none when it already matches)."""
         from streambus.metadata.security_control import sync_config_acls, sync_users
         from streambus.security.users import load_users_file
 
@@ -278,8 +286,40 @@ class BrokerNode:
             records += sync_users(self.image, entries)
         # Always: ACLs a previous config wrote are removed once the file drops them.
         records += sync_config_acls(self.image, bindings_from_config(config.acls))
-        if records:
-            self.commit_metadata(records)
+        return records
+
+    async def _sync_security_records(self) -> None:
+        """In a cluster only the active controller writes metadata: it writes the users_file
+        credentials and config ACLs; any other node waits until its image shows them (or
+        writes them itself should it become the controller first)."""
+        assert self.cluster is not None
+        waiting_logged = False
+        while self.state != "stopped":
+            try:
+                records = self._security_records()
+                if not records:
+                    return
+                if self.cluster.is_active_controller():
+                    self.commit_metadata(records)
+                elif not waiting_logged:
+                    waiting_logged = True
+                    logger.info("waiting for the controller to write %d security records "
+                                "(users_file, config ACLs)", len(records))
+            except Exception as exc:  # NotControllerError during an election: try again
+                logger.debug("security records not written yet: %s", exc)
+            await asyncio.sleep(_SECURITY_SYNC_INTERVAL_S)
+
+    def _start_security(self) -> None:
+        """Store users_file credentials and config ACLs in the metadata log, then build the
+        authorizer and keep it in step with the image's ACLs."""
+        config = self.config
+        if self.cluster is None:
+            records = self._security_records()
+            if records:
+                self.commit_metadata(records)
+        else:
+            self._security_sync_task = asyncio.get_running_loop().create_task(
+                self._sync_security_records())
         if not config.authorizer_enabled:
             return
         self.authorizer = Authorizer(
@@ -296,8 +336,17 @@ class BrokerNode:
         return sorted(b.broker_id for b in self.image.brokers.values() if not b.fenced)
 
     def next_producer_id(self) -> int:
-        """Hand out a producer id, reserving a new block in the metadata log when needed."""
+        """Hand out a producer id, reserving a new block in the metadata log when needed.
+
+        Raises:
+            ProducerIdsNotReadyError: in a cluster, on a node that is not the active
+                controller, while its block is being fetched (Kafka's RPCProducerIdManager
+                answers COORDINATOR_LOAD_IN_PROGRESS then; clients retry).
+        """
         if self._producer_id_next >= self._producer_id_end:
+            if self.cluster is not None and not self.cluster.is_active_controller():
+                self._fetch_producer_ids()
+                raise ProducerIdsNotReadyError()
             records, first = controller.allocate_producer_ids(self.image, self.node_id)
             self.commit_metadata(records)
             self._producer_id_next = first
@@ -305,6 +354,24 @@ class BrokerNode:
         producer_id = self._producer_id_next
         self._producer_id_next += 1
         return producer_id
+
+    def _fetch_producer_ids(self) -> None:
+        """Ask the active controller for a block of producer ids (KIP-730), in the
+        background; one request at a time."""
+        if self._producer_id_fetch is not None and not self._producer_id_fetch.done():
+            return
+
+        async def fetch() -> None:
+            assert self.cluster is not None
+            try:
+                first, length = await self.cluster.allocate_producer_ids()
+            except Exception as exc:
+                logger.info("no producer id block yet: %s", exc)
+                return
+            if self._producer_id_next >= self._producer_id_end:
+                self._producer_id_next, self._producer_id_end = first, first + length
+
+        self._producer_id_fetch = asyncio.get_running_loop().create_task(fetch())
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -387,6 +454,15 @@ class BrokerNode:
     def _update_partition_metrics(self) -> None:
         if self.metrics is not None and self.replica_manager is not None:
             self.metrics.log_partitions.set(len(self.replica_manager.partitions))
+
+
+class ProducerIdsNotReadyError(Exception):
+    """No producer id block yet on this node (COORDINATOR_LOAD_IN_PROGRESS, retriable)."""
+
+    error_code = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+
+    def __init__(self) -> None:
+        super().__init__("Producer ID block is not yet available; retry")
 
 
 def _random_cluster_id() -> str:

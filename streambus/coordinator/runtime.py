@@ -12,6 +12,11 @@ time.
   ``Utils.abs(groupId.hashCode()) % groupMetadataTopicPartitionCount``).
 * The topic is created on first use with ``offsets.topic.num.partitions`` partitions and
   ``cleanup.policy=compact``.
+* Cluster: the topic is created through the active controller (a forwarded CreateTopics), and
+  requests answer COORDINATOR_NOT_AVAILABLE until it is in the image.  A node runs shards only
+  for the partitions it leads: it loads one when the image makes it the leader, unloads it
+  when the image moves the leadership away, and answers NOT_COORDINATOR for groups on
+  partitions it does not lead (FindCoordinator names the leader).
 * Loading: at start, every existing partition is replayed in the background; a group whose
   partition is still loading gets COORDINATOR_LOAD_IN_PROGRESS.
 * Parked JoinGroup/SyncGroup: the operation gets a token; the handler gets an asyncio future
@@ -45,6 +50,7 @@ __all__ = [
     "NodeCoordinatorHost",
     "OFFSETS_TOPIC",
     "java_string_hash",
+    "led_partition_indexes",
     "partition_for",
     "then",
 ]
@@ -83,6 +89,18 @@ def partition_for(group_id: str, partition_count: int) -> int:
     return value % partition_count
 
 
+def led_partition_indexes(node: Any, topic: str) -> set[int]:
+    """Partitions of ``topic`` that ``node`` leads in its image and already hosts a log for
+    (the replica manager creates logs from committed images; the controller's own image may
+    be ahead of them)."""
+    topic_image = node.image.topics_by_name.get(topic)
+    replica_manager = node.replica_manager
+    if topic_image is None or replica_manager is None:
+        return set()
+    return {index for index, partition in topic_image.partitions.items()
+            if partition.leader == node.node_id and replica_manager.get(topic, index) is not None}
+
+
 def then(outcome: Any, adapt: Callable[[Any], T]) -> Any:
     """Apply ``adapt`` to a response now, or to an awaitable's result when it comes."""
     if asyncio.isfuture(outcome) or asyncio.iscoroutine(outcome):
@@ -113,12 +131,33 @@ class NodeCoordinatorHost:
         topic = self._node.image.topics_by_name.get(OFFSETS_TOPIC)
         return None if topic is None else len(topic.partitions)
 
+    def clustered(self) -> bool:
+        """Several brokers: shards follow partition leadership (see module docstring)."""
+        return self._node.cluster is not None
+
+    def led_partitions(self) -> set[int]:
+        return led_partition_indexes(self._node, OFFSETS_TOPIC)
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every metadata image change."""
+        self._node.metadata.subscribe(lambda old, new: listener())
+
     def create_offsets_topic(self, partition_count: int) -> None:
         from streambus.metadata import controller
         from streambus.metadata.controller import ControllerError, TopicSpec
 
         node = self._node
         brokers = node.usable_broker_ids()
+        if node.cluster is not None:
+            # Only the active controller writes metadata: a CreateTopics goes to it (Kafka's
+            # AutoTopicCreationManager creates internal topics the same way).
+            node.cluster.request_topic_creation(
+                OFFSETS_TOPIC, num_partitions=partition_count,
+                replication_factor=max(1, min(OFFSETS_TOPIC_REPLICATION_FACTOR, len(brokers))),
+                configs={"cleanup.policy": "compact",
+                         "segment.bytes": str(OFFSETS_TOPIC_SEGMENT_BYTES),
+                         "compression.type": "producer"})
+            return
         spec = TopicSpec(
             name=OFFSETS_TOPIC, num_partitions=partition_count,
             replication_factor=max(1, min(OFFSETS_TOPIC_REPLICATION_FACTOR, len(brokers))),
@@ -203,6 +242,8 @@ class GroupCoordinatorRuntime:
         self._running = False
         self._metrics_next_ms = 0
         self._counted: dict[int, tuple[int, int]] = {}
+        #: Shards follow partition leadership (a cluster); known once started.
+        self._clustered = False
 
     @classmethod
     def for_node(cls, node: Any) -> "GroupCoordinatorRuntime":
@@ -219,6 +260,12 @@ class GroupCoordinatorRuntime:
         self._running = True
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._run_timers()))
+        clustered = getattr(self._host, "clustered", None)
+        self._clustered = bool(clustered()) if clustered is not None else False
+        if self._clustered:
+            self._host.subscribe(self.follow_leadership)
+            self.follow_leadership()
+            return
         count = self._host.offsets_topic_partition_count()
         if count is not None:
             self._partition_count = count
@@ -264,6 +311,8 @@ class GroupCoordinatorRuntime:
         """
         if not self._running:
             raise CoordinatorError(ErrorCode.NOT_COORDINATOR)
+        if self._clustered:
+            return self._led_shard_for(group_id, create_topic=create_topic)
         if self._partition_count is None:
             if not create_topic:
                 # No topic, no groups: answer from an empty stand-in shard, whose answers are
@@ -277,6 +326,68 @@ class GroupCoordinatorRuntime:
         if shard is None:
             raise CoordinatorError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
         return partition, shard
+
+    def ensure_topic(self) -> None:
+        """Create ``__consumer_offsets`` if it does not exist (in a cluster: ask the active
+        controller; FindCoordinator calls this, as Kafka's does)."""
+        if self._host.offsets_topic_partition_count() is None:
+            self._host.create_offsets_topic(self._offsets_topic_partitions)
+
+    def _led_shard_for(self, group_id: str, *, create_topic: bool
+                       ) -> tuple[int, GroupCoordinatorShard]:
+        """:meth:`shard_for` in a cluster: only partitions this node leads have shards."""
+        count = self._host.offsets_topic_partition_count()
+        if count is None:
+            if not create_topic:
+                return NO_PARTITION, self._new_shard()
+            self._host.create_offsets_topic(self._offsets_topic_partitions)
+            raise CoordinatorError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        self._partition_count = count
+        partition = partition_for(group_id, count)
+        if partition in self._loading:
+            raise CoordinatorError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        shard = self.shards.get(partition)
+        if shard is not None:
+            return partition, shard
+        if partition in self._host.led_partitions():
+            self.follow_leadership()  # the image got here before our listener ran
+            raise CoordinatorError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        raise CoordinatorError(ErrorCode.NOT_COORDINATOR)
+
+    def follow_leadership(self) -> None:
+        """Load the partitions this node now leads and unload those it no longer leads
+        (Kafka's onElection / onResignation), after each metadata image change."""
+        if not self._running:
+            return
+        count = self._host.offsets_topic_partition_count()
+        if count is None:
+            return
+        self._partition_count = count
+        led = self._host.led_partitions()
+        for index in sorted(set(self.shards) - led):
+            shard = self.shards.pop(index)
+            logger.info("unloading %s-%d: no longer its leader", OFFSETS_TOPIC, index)
+            for completion in shard.on_unloaded():
+                self._deliver(completion)
+        loop = asyncio.get_running_loop()
+        for index in sorted(led - set(self.shards) - self._loading):
+            self._loading.add(index)
+            self._tasks.append(loop.create_task(self._load_led(index)))
+
+    async def _load_led(self, index: int) -> None:
+        try:
+            await self.load_partition(index)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("loading %s-%d failed", OFFSETS_TOPIC, index)
+            self._loading.discard(index)
+            return
+        if index not in self._host.led_partitions():  # resigned while loading
+            shard = self.shards.pop(index, None)
+            if shard is not None:
+                for completion in shard.on_unloaded():
+                    self._deliver(completion)
 
     def loaded_shards(self) -> list[GroupCoordinatorShard]:
         """Every shard, for list-style requests.

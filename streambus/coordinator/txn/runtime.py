@@ -21,6 +21,10 @@ partition of ``__transaction_state``, one pure
   ``abs(java_hash(id)) % partitions``; the topic is created on first use (compacted);
   existing partitions load in the background and answer COORDINATOR_LOAD_IN_PROGRESS
   meanwhile.
+* **Cluster**: the topic is created through the active controller (COORDINATOR_NOT_AVAILABLE
+  until it is in the image); a node runs shards only for the partitions it leads, loading and
+  unloading them as the image moves leadership, and answers NOT_COORDINATOR for other ids.
+  Markers for partitions led elsewhere go to their leaders as WriteTxnMarkers requests.
 
 Test hook: ``STREAMBUS_TEST_TXN_MARKER_DELAY_MS`` delays every marker write, so a test can
 kill the broker between the commit decision and the markers.
@@ -35,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from streambus.coordinator.result import CoordinatorRecord
-from streambus.coordinator.runtime import partition_for
+from streambus.coordinator.runtime import led_partition_indexes, partition_for
 from streambus.coordinator.txn.coordinator import (
     MarkerJob,
     TransactionCoordinatorShard,
@@ -96,12 +100,33 @@ class NodeTxnHost:
         topic = self._node.image.topics_by_name.get(TRANSACTION_STATE_TOPIC)
         return None if topic is None else len(topic.partitions)
 
+    def clustered(self) -> bool:
+        """Several brokers: shards follow partition leadership (see module docstring)."""
+        return self._node.cluster is not None
+
+    def led_partitions(self) -> set[int]:
+        return led_partition_indexes(self._node, TRANSACTION_STATE_TOPIC)
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every metadata image change."""
+        self._node.metadata.subscribe(lambda old, new: listener())
+
     def create_topic(self, partition_count: int) -> None:
         from streambus.metadata import controller
         from streambus.metadata.controller import ControllerError, TopicSpec
 
         node = self._node
         brokers = node.usable_broker_ids()
+        if node.cluster is not None:
+            # Only the active controller writes metadata: a CreateTopics goes to it.
+            node.cluster.request_topic_creation(
+                TRANSACTION_STATE_TOPIC, num_partitions=partition_count,
+                replication_factor=max(1, min(TRANSACTION_STATE_REPLICATION_FACTOR,
+                                              len(brokers))),
+                configs={"cleanup.policy": "compact",
+                         "segment.bytes": str(TRANSACTION_STATE_SEGMENT_BYTES),
+                         "compression.type": "producer"})
+            return
         spec = TopicSpec(
             name=TRANSACTION_STATE_TOPIC, num_partitions=partition_count,
             replication_factor=max(1, min(TRANSACTION_STATE_REPLICATION_FACTOR, len(brokers))),
@@ -164,6 +189,8 @@ class TransactionCoordinatorRuntime:
         #: transactional id -> its marker task (one decided transaction at a time per id).
         self._marker_tasks: dict[str, asyncio.Task] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Shards follow partition leadership (a cluster); known once started.
+        self._clustered = False
 
     @classmethod
     def for_node(cls, node: Any) -> "TransactionCoordinatorRuntime":
@@ -188,6 +215,12 @@ class TransactionCoordinatorRuntime:
         self._loop = asyncio.get_running_loop()
         self._spawn(self._run_abort_timer())
         self._spawn(self._run_expiration_timer())
+        clustered = getattr(self._host, "clustered", None)
+        self._clustered = bool(clustered()) if clustered is not None else False
+        if self._clustered:
+            self._host.subscribe(self.follow_leadership)
+            self.follow_leadership()
+            return
         count = self._host.partition_count()
         if count is not None:
             self._partition_count = count
@@ -230,6 +263,8 @@ class TransactionCoordinatorRuntime:
         """
         if not self._running:
             raise TxnCoordinatorError(ErrorCode.NOT_COORDINATOR)
+        if self._clustered:
+            return self._led_shard_for(transactional_id, create_topic=create_topic)
         if self._partition_count is None:
             if not create_topic:
                 raise TxnCoordinatorError(ErrorCode.TRANSACTIONAL_ID_NOT_FOUND)
@@ -242,6 +277,61 @@ class TransactionCoordinatorRuntime:
         if shard is None:
             raise TxnCoordinatorError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
         return partition, shard
+
+    def ensure_topic(self) -> None:
+        """Create ``__transaction_state`` if it does not exist (in a cluster: ask the active
+        controller; FindCoordinator calls this, as Kafka's does)."""
+        if self._host.partition_count() is None:
+            self._host.create_topic(self._partition_count_wanted)
+
+    def _led_shard_for(self, transactional_id: str, *, create_topic: bool
+                       ) -> tuple[int, TransactionCoordinatorShard]:
+        """:meth:`shard_for` in a cluster: only partitions this node leads have shards."""
+        count = self._host.partition_count()
+        if count is None:
+            if not create_topic:
+                raise TxnCoordinatorError(ErrorCode.TRANSACTIONAL_ID_NOT_FOUND)
+            self._host.create_topic(self._partition_count_wanted)
+            raise TxnCoordinatorError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        partition = partition_for(transactional_id, count)
+        if partition in self._loading:
+            raise TxnCoordinatorError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        shard = self.shards.get(partition)
+        if shard is not None:
+            return partition, shard
+        if partition in self._host.led_partitions():
+            self.follow_leadership()  # the image got here before our listener ran
+            raise TxnCoordinatorError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        raise TxnCoordinatorError(ErrorCode.NOT_COORDINATOR)
+
+    def follow_leadership(self) -> None:
+        """Load the partitions this node now leads and drop those it no longer leads, after
+        each metadata image change (a new leader's load restarts pending markers)."""
+        if not self._running:
+            return
+        count = self._host.partition_count()
+        if count is None:
+            return
+        self._partition_count = count
+        led = self._host.led_partitions()
+        for index in sorted(set(self.shards) - led):
+            logger.info("unloading %s-%d: no longer its leader", TRANSACTION_STATE_TOPIC, index)
+            del self.shards[index]
+        for index in sorted(led - set(self.shards) - self._loading):
+            self._loading.add(index)
+            self._spawn(self._load_led(index))
+
+    async def _load_led(self, index: int) -> None:
+        try:
+            await self.load_partition(index)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("loading %s-%d failed", TRANSACTION_STATE_TOPIC, index)
+            self._loading.discard(index)
+            return
+        if index not in self._host.led_partitions():  # resigned while loading
+            self.shards.pop(index, None)
 
     def loaded_shards(self) -> list[TransactionCoordinatorShard]:
         """Every shard (ListTransactions).
