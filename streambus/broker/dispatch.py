@@ -90,8 +90,8 @@ class Dispatcher:
             return self._refuse_before_authentication(connection, spec, header, started)
         if version > spec.max_version or version < spec.min_version:
             return self._unsupported_version(connection, spec, header, started)
-        if self._capture_dir is not None:
-            self._capture(header, frame)
+        if self._capture_dir is not None and api_key != ApiKey.SASL_AUTHENTICATE:
+            self._capture(header, frame)  # never SASL tokens: PLAIN carries the password
         try:
             request = codec.decode_request(api_key, version, frame, body_offset)
         except ProtocolError as exc:
