@@ -482,7 +482,12 @@ class ClusterRuntime:
             spec = self.node.dispatcher.handlers[int(ApiKey.CREATE_TOPICS)]
             result = spec.handle(ctx, request)
             if inspect.isawaitable(result):
-                await result
+                result = await result
+            for topic in getattr(result, "topics", ()):
+                if topic.error_code not in (0, int(ErrorCode.TOPIC_ALREADY_EXISTS)):
+                    logger.warning("auto-creating topic %s failed: %s %s", name,
+                                   ErrorCode.for_code(topic.error_code).name,
+                                   topic.error_message)
         except Exception:
             logger.exception("auto-creating topic %s failed", name)
         finally:

@@ -159,6 +159,8 @@ class BrokerNode:
         from streambus.broker.handlers.write_txn_markers import marker_writer_for
 
         self.txn_coordinator.marker_writer = marker_writer_for(self)
+        if self.cluster is not None:
+            self.txn_coordinator.partition_verifier = self._verify_partitions_remotely
         await self.txn_coordinator.start()
         self._maintenance_task = asyncio.get_running_loop().create_task(self._maintenance())
         # Retention and compaction (log.retention.check.interval.ms, log.cleaner.*).
@@ -354,6 +356,55 @@ class BrokerNode:
         producer_id = self._producer_id_next
         self._producer_id_next += 1
         return producer_id
+
+    async def _verify_partitions_remotely(self, transactional_id: str, producer_id: int,
+                                          producer_epoch: int, partitions: list[tuple[str, int]]
+                                          ) -> dict[tuple[str, int], ErrorCode]:
+        """KIP-890 part 1 across brokers: AddPartitionsToTxn v4 with verify_only to the
+        coordinator of ``transactional_id`` (the leader of its ``__transaction_state``
+        partition), over that broker's PLAINTEXT listener."""
+        from streambus.client.connection import BrokerConnection
+        from streambus.coordinator.runtime import partition_for
+        from streambus.coordinator.txn.runtime import TRANSACTION_STATE_TOPIC
+        from streambus.protocol.messages.add_partitions_to_txn import (
+            AddPartitionsToTxnRequest,
+        )
+
+        image = self.image
+        topic = image.topics_by_name.get(TRANSACTION_STATE_TOPIC)
+        state = None if topic is None else topic.partitions.get(
+            partition_for(transactional_id, len(topic.partitions)))
+        broker = None if state is None else image.brokers.get(state.leader)
+        endpoint = None if broker is None else next(
+            (e for e in broker.endpoints if e[3] == 0), None)  # security protocol 0: PLAINTEXT
+        if endpoint is None:
+            return {p: ErrorCode.COORDINATOR_NOT_AVAILABLE for p in partitions}
+        by_topic: dict[str, list[int]] = {}
+        for name, index in partitions:
+            by_topic.setdefault(name, []).append(index)
+        request = AddPartitionsToTxnRequest(transactions=[
+            AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(
+                transactional_id=transactional_id, producer_id=producer_id,
+                producer_epoch=producer_epoch, verify_only=True,
+                topics=[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=name,
+                                                                          partitions=ids)
+                        for name, ids in sorted(by_topic.items())])])
+
+        def exchange() -> Any:
+            with BrokerConnection.open((endpoint[1], endpoint[2]), timeout_ms=10_000,
+                                       client_id=f"txn-verify-{self.node_id}") as connection:
+                return connection.send(request, 4)
+
+        response = await asyncio.to_thread(exchange)
+        results: dict[tuple[str, int], ErrorCode] = {}
+        for transaction in response.results_by_transaction:
+            for topic_result in transaction.topic_results:
+                for partition in topic_result.results_by_partition:
+                    results[(topic_result.name, partition.partition_index)] = (
+                        ErrorCode.for_code(partition.partition_error_code))
+        if response.error_code:
+            return {p: ErrorCode.for_code(response.error_code) for p in partitions}
+        return {p: results.get(p, ErrorCode.NONE) for p in partitions}
 
     def _fetch_producer_ids(self) -> None:
         """Ask the active controller for a block of producer ids (KIP-730), in the

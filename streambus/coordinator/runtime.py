@@ -153,7 +153,9 @@ class NodeCoordinatorHost:
             # AutoTopicCreationManager creates internal topics the same way).
             node.cluster.request_topic_creation(
                 OFFSETS_TOPIC, num_partitions=partition_count,
-                replication_factor=max(1, min(OFFSETS_TOPIC_REPLICATION_FACTOR, len(brokers))),
+                # default.replication.factor: partitions have one replica until replication
+                # exists (CreateTopics refuses more).
+                replication_factor=-1,
                 configs={"cleanup.policy": "compact",
                          "segment.bytes": str(OFFSETS_TOPIC_SEGMENT_BYTES),
                          "compression.type": "producer"})

@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from streambus.coordinator.result import CoordinatorRecord
-from streambus.coordinator.runtime import led_partition_indexes, partition_for
+from streambus.coordinator.runtime import OFFSETS_TOPIC, led_partition_indexes, partition_for
 from streambus.coordinator.txn.coordinator import (
     MarkerJob,
     TransactionCoordinatorShard,
@@ -75,6 +75,13 @@ _MARKER_DONE_ERRORS = frozenset({
     ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.INVALID_PRODUCER_EPOCH,
     ErrorCode.TRANSACTION_COORDINATOR_FENCED,
 })
+
+#: (transactional id, producer id, producer epoch, partitions) -> per-partition error code,
+#: as the coordinator of the id answers AddPartitionsToTxn with verify_only (KIP-890).
+PartitionVerifier = Callable[[str, int, int, list[tuple[str, int]]],
+                             Awaitable[dict[tuple[str, int], ErrorCode]]]
+#: Remote verdicts kept for the retry that asks again (bounded; oldest dropped first).
+_VERIFIED_MAX = 1024
 
 #: (job, partitions to write) -> per-partition error code.
 MarkerWriter = Callable[[MarkerJob, list[tuple[str, int]]],
@@ -121,8 +128,9 @@ class NodeTxnHost:
             # Only the active controller writes metadata: a CreateTopics goes to it.
             node.cluster.request_topic_creation(
                 TRANSACTION_STATE_TOPIC, num_partitions=partition_count,
-                replication_factor=max(1, min(TRANSACTION_STATE_REPLICATION_FACTOR,
-                                              len(brokers))),
+                # default.replication.factor: partitions have one replica until replication
+                # exists (CreateTopics refuses more).
+                replication_factor=-1,
                 configs={"cleanup.policy": "compact",
                          "segment.bytes": str(TRANSACTION_STATE_SEGMENT_BYTES),
                          "compression.type": "producer"})
@@ -189,6 +197,9 @@ class TransactionCoordinatorRuntime:
         #: transactional id -> its marker task (one decided transaction at a time per id).
         self._marker_tasks: dict[str, asyncio.Task] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Asks another broker's coordinator to verify partitions; None on a single node.
+        self.partition_verifier: PartitionVerifier | None = None
+        self._verified: dict[tuple, dict[tuple[str, int], ErrorCode] | None] = {}
         #: Shards follow partition leadership (a cluster); known once started.
         self._clustered = False
 
@@ -401,6 +412,13 @@ class TransactionCoordinatorRuntime:
                           partitions: Iterable[tuple[str, int]]
                           ) -> dict[tuple[str, int], ErrorCode]:
         wanted = list(partitions)
+        if self._clustered and self.partition_verifier is not None and self._running:
+            partition = self.partition_for(transactional_id)
+            if (partition is not None and partition not in self.shards
+                    and partition not in self._loading
+                    and partition not in self._host.led_partitions()):
+                return self._verify_remotely(transactional_id, producer_id, producer_epoch,
+                                             wanted)
         try:
             _, shard = self.shard_for(transactional_id, create_topic=False)
         except TxnCoordinatorError as exc:
@@ -424,6 +442,42 @@ class TransactionCoordinatorRuntime:
         if metadata.next_producer_id >= 0:
             return error, metadata.next_producer_id, 0
         return error, metadata.producer_id, metadata.producer_epoch
+
+    def _verify_remotely(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                         wanted: list[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """KIP-890 verification by the id's coordinator on another broker.  The question goes
+        out in the background and the first answer is a retriable error; the client's retry
+        finds the verdict (Kafka's AddPartitionsToTxnManager answers Produce with
+        NOT_ENOUGH_REPLICAS while the coordinator is unreachable)."""
+        key = (transactional_id, producer_id, producer_epoch, tuple(wanted))
+        if key in self._verified:
+            verdict = self._verified[key]
+            if verdict is not None:
+                del self._verified[key]
+                return verdict
+        else:
+            self._verified[key] = None
+            while len(self._verified) > _VERIFIED_MAX:
+                del self._verified[next(iter(self._verified))]
+            self._spawn(self._ask_verifier(key))
+        # TxnOffsetCommit verifies a __consumer_offsets partition; Produce any other.
+        pending = (ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+                   if any(topic == OFFSETS_TOPIC for topic, _ in wanted)
+                   else ErrorCode.NOT_ENOUGH_REPLICAS)
+        return {target: pending for target in wanted}
+
+    async def _ask_verifier(self, key: tuple) -> None:
+        transactional_id, producer_id, producer_epoch, wanted = key
+        assert self.partition_verifier is not None
+        try:
+            verdict = await self.partition_verifier(transactional_id, producer_id,
+                                                    producer_epoch, list(wanted))
+        except Exception as exc:
+            logger.info("verifying %s remotely failed: %s", transactional_id, exc)
+            self._verified.pop(key, None)
+            return
+        if key in self._verified:
+            self._verified[key] = verdict
 
     def describe(self, transactional_id: str) -> TxnDescription | ErrorCode:
         try:
