@@ -68,6 +68,11 @@ def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsRes
         topic_id = records[0].topic_id
         if not request.validate_only:
             node.commit_metadata(records)
+        # v5+ show the new topic's configs only to callers allowed DESCRIBE_CONFIGS on it
+        # (KIP-525); others get TOPIC_AUTHORIZATION_FAILED in topic_config_error_code.
+        show_configs = version >= 5 and not request.validate_only
+        configs_allowed = not show_configs or authorize(
+            ctx, AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, topic.name, audit=False)
         results.append(_Result(
             name=topic.name,
             topic_id=topic_id if not request.validate_only else topic_id.__class__(int=0),
@@ -75,7 +80,8 @@ def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsRes
             error_message=None,
             num_partitions=partitions,
             replication_factor=replication,
-            configs=_configs(ctx, topic.name) if version >= 5 and not request.validate_only
-            else [],
+            configs=_configs(ctx, topic.name) if show_configs and configs_allowed else [],
+            topic_config_error_code=0 if configs_allowed
+            else ErrorCode.TOPIC_AUTHORIZATION_FAILED,
         ))
     return CreateTopicsResponse(throttle_time_ms=0, topics=results)
