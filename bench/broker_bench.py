@@ -160,6 +160,28 @@ def consume_throughput(bootstrap: str, topic: str, partitions: int, count: int) 
     return seconds
 
 
+def consume_throughput_kcat(bootstrap: str, topic: str, count: int) -> float | None:
+    """Consume with kcat (librdkafka in C): no Python call per record, so this measures the
+    broker's fetch path rather than the Python client loop.  None when kcat is absent."""
+    import shutil
+    import subprocess
+
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        return None
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
+         "-f", "\\n", "-X", "fetch.max.bytes=52428800",
+         "-X", "max.partition.fetch.bytes=10485760", "-X", "isolation.level=read_uncommitted"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True, timeout=300)
+    seconds = time.perf_counter() - started
+    received = completed.stdout.count(b"\n")
+    if received < count:
+        raise SystemExit(f"kcat consumed only {received}/{count} records")
+    return seconds
+
+
 def produce_latency(bootstrap: str, topic: str, rate: int, duration_s: float, size: int,
                     acks: str, linger_ms: int) -> list[float]:
     producer = make_producer(bootstrap, acks, linger_ms)
@@ -224,8 +246,12 @@ def run(args: argparse.Namespace, bootstrap: str) -> None:
                 continue  # one consume run per record size is enough
             seen_sizes.add(size)
             seconds = consume_throughput(bootstrap, topic, args.partitions, count)
-            print(Throughput("assign, from beginning", acks, count, size, seconds).row(),
-                  flush=True)
+            print(Throughput("confluent-kafka (Python loop), assign", acks, count, size,
+                             seconds).row(), flush=True)
+            kcat_seconds = consume_throughput_kcat(bootstrap, topic, count)
+            if kcat_seconds is not None:
+                print(Throughput("kcat (librdkafka, C), from beginning", acks, count, size,
+                                 kcat_seconds).row(), flush=True)
     if args.latency_seconds > 0:
         topic = create_topic(bootstrap, args.partitions)
         latencies = sorted(produce_latency(
