@@ -9,6 +9,7 @@ protocol logic.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -173,6 +174,11 @@ class BrokerNode:
             checkpoint=self.log_manager.checkpoint,
         )
         self.log_lifecycle.start()
+        # Everything loaded so far (generated message classes, compiled codecs, the image)
+        # lives as long as the process: move it out of the collector's reach so a full
+        # collection no longer walks it (one took ~40 ms, straight into produce p99).
+        gc.collect()
+        gc.freeze()
         self.state = "serving"
         if self.metrics is not None:
             self.metrics.set_broker_state("serving")
