@@ -46,6 +46,7 @@ from streambus.protocol.records.control import ControlRecordType, parse_control_
 from streambus.protocol.records.record import build_batch, decode_records
 
 __all__ = [
+    "InternalTopicHost",
     "GroupCoordinatorRuntime",
     "NodeCoordinatorHost",
     "OFFSETS_TOPIC",
@@ -118,17 +119,23 @@ class CoordinatorError(Exception):
         self.error_code = error_code
 
 
-class NodeCoordinatorHost:
-    """What the runtime needs from a broker node, read through its public attributes.
+class InternalTopicHost:
+    """What a coordinator runtime needs from a broker node for its internal topic
+    (``__consumer_offsets`` or ``__transaction_state``), read through the node's public
+    attributes.  Kept duck-typed so this package never imports ``streambus.broker``.
 
-    Kept duck-typed so this package never imports ``streambus.broker``.
+    Subclasses name the topic and its settings.
     """
+
+    TOPIC: str
+    SEGMENT_BYTES: int
+    REPLICATION_FACTOR: int
 
     def __init__(self, node: Any) -> None:
         self._node = node
 
-    def offsets_topic_partition_count(self) -> int | None:
-        topic = self._node.image.topics_by_name.get(OFFSETS_TOPIC)
+    def partition_count(self) -> int | None:
+        topic = self._node.image.topics_by_name.get(self.TOPIC)
         return None if topic is None else len(topic.partitions)
 
     def clustered(self) -> bool:
@@ -136,35 +143,33 @@ class NodeCoordinatorHost:
         return self._node.cluster is not None
 
     def led_partitions(self) -> set[int]:
-        return led_partition_indexes(self._node, OFFSETS_TOPIC)
+        return led_partition_indexes(self._node, self.TOPIC)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every metadata image change."""
         self._node.metadata.subscribe(lambda old, new: listener())
 
-    def create_offsets_topic(self, partition_count: int) -> None:
+    def create_topic(self, partition_count: int) -> None:
         from streambus.metadata import controller
         from streambus.metadata.controller import ControllerError, TopicSpec
 
         node = self._node
         brokers = node.usable_broker_ids()
+        configs = {"cleanup.policy": "compact", "segment.bytes": str(self.SEGMENT_BYTES),
+                   "compression.type": "producer"}
         if node.cluster is not None:
             # Only the active controller writes metadata: a CreateTopics goes to it (Kafka's
             # AutoTopicCreationManager creates internal topics the same way).
             node.cluster.request_topic_creation(
-                OFFSETS_TOPIC, num_partitions=partition_count,
+                self.TOPIC, num_partitions=partition_count,
                 # default.replication.factor: partitions have one replica until replication
                 # exists (CreateTopics refuses more).
-                replication_factor=-1,
-                configs={"cleanup.policy": "compact",
-                         "segment.bytes": str(OFFSETS_TOPIC_SEGMENT_BYTES),
-                         "compression.type": "producer"})
+                replication_factor=-1, configs=configs)
             return
         spec = TopicSpec(
-            name=OFFSETS_TOPIC, num_partitions=partition_count,
-            replication_factor=max(1, min(OFFSETS_TOPIC_REPLICATION_FACTOR, len(brokers))),
-            configs={"cleanup.policy": "compact", "segment.bytes": str(OFFSETS_TOPIC_SEGMENT_BYTES),
-                     "compression.type": "producer"})
+            name=self.TOPIC, num_partitions=partition_count,
+            replication_factor=max(1, min(self.REPLICATION_FACTOR, len(brokers))),
+            configs=configs)
         try:
             records, _, _ = controller.create_topic(
                 node.image, spec, usable_broker_ids=brokers,
@@ -174,14 +179,26 @@ class NodeCoordinatorHost:
                 return
             raise
         node.commit_metadata(records)
-        logger.info("created %s with %d partitions", OFFSETS_TOPIC, partition_count)
+        logger.info("created %s with %d partitions", self.TOPIC, partition_count)
 
     def partition(self, index: int) -> Any | None:
         replica_manager = self._node.replica_manager
-        return None if replica_manager is None else replica_manager.get(OFFSETS_TOPIC, index)
+        return None if replica_manager is None else replica_manager.get(self.TOPIC, index)
 
     def after_append(self, partition: Any) -> None:
         self._node.replica_manager.after_append(partition)
+
+
+class NodeCoordinatorHost(InternalTopicHost):
+    """The group coordinator's view of the node: ``__consumer_offsets`` plus other topics'
+    high watermarks (for lag)."""
+
+    TOPIC = OFFSETS_TOPIC
+    SEGMENT_BYTES = OFFSETS_TOPIC_SEGMENT_BYTES
+    REPLICATION_FACTOR = OFFSETS_TOPIC_REPLICATION_FACTOR
+
+    offsets_topic_partition_count = InternalTopicHost.partition_count
+    create_offsets_topic = InternalTopicHost.create_topic
 
     def high_watermark(self, topic: str, partition: int) -> int | None:
         replica_manager = self._node.replica_manager

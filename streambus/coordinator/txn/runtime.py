@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from streambus.coordinator.result import CoordinatorRecord
-from streambus.coordinator.runtime import OFFSETS_TOPIC, led_partition_indexes, partition_for
+from streambus.coordinator.runtime import OFFSETS_TOPIC, InternalTopicHost, partition_for
 from streambus.coordinator.txn.coordinator import (
     MarkerJob,
     TransactionCoordinatorShard,
@@ -96,69 +96,13 @@ class TxnCoordinatorError(Exception):
         self.error_code = error_code
 
 
-class NodeTxnHost:
-    """What the runtime needs from a broker node, through its public attributes (duck-typed so
-    this package never imports ``streambus.broker``)."""
+class NodeTxnHost(InternalTopicHost):
+    """The transaction coordinator's view of the node: ``__transaction_state`` plus
+    producer-id allocation."""
 
-    def __init__(self, node: Any) -> None:
-        self._node = node
-
-    def partition_count(self) -> int | None:
-        topic = self._node.image.topics_by_name.get(TRANSACTION_STATE_TOPIC)
-        return None if topic is None else len(topic.partitions)
-
-    def clustered(self) -> bool:
-        """Several brokers: shards follow partition leadership (see module docstring)."""
-        return self._node.cluster is not None
-
-    def led_partitions(self) -> set[int]:
-        return led_partition_indexes(self._node, TRANSACTION_STATE_TOPIC)
-
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` after every metadata image change."""
-        self._node.metadata.subscribe(lambda old, new: listener())
-
-    def create_topic(self, partition_count: int) -> None:
-        from streambus.metadata import controller
-        from streambus.metadata.controller import ControllerError, TopicSpec
-
-        node = self._node
-        brokers = node.usable_broker_ids()
-        if node.cluster is not None:
-            # Only the active controller writes metadata: a CreateTopics goes to it.
-            node.cluster.request_topic_creation(
-                TRANSACTION_STATE_TOPIC, num_partitions=partition_count,
-                # default.replication.factor: partitions have one replica until replication
-                # exists (CreateTopics refuses more).
-                replication_factor=-1,
-                configs={"cleanup.policy": "compact",
-                         "segment.bytes": str(TRANSACTION_STATE_SEGMENT_BYTES),
-                         "compression.type": "producer"})
-            return
-        spec = TopicSpec(
-            name=TRANSACTION_STATE_TOPIC, num_partitions=partition_count,
-            replication_factor=max(1, min(TRANSACTION_STATE_REPLICATION_FACTOR, len(brokers))),
-            configs={"cleanup.policy": "compact",
-                     "segment.bytes": str(TRANSACTION_STATE_SEGMENT_BYTES),
-                     "compression.type": "producer"})
-        try:
-            records, _, _ = controller.create_topic(
-                node.image, spec, usable_broker_ids=brokers,
-                default_num_partitions=partition_count, default_replication_factor=1)
-        except ControllerError as exc:
-            if exc.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
-                return
-            raise
-        node.commit_metadata(records)
-        logger.info("created %s with %d partitions", TRANSACTION_STATE_TOPIC, partition_count)
-
-    def partition(self, index: int) -> Any | None:
-        replica_manager = self._node.replica_manager
-        return (None if replica_manager is None
-                else replica_manager.get(TRANSACTION_STATE_TOPIC, index))
-
-    def after_append(self, partition: Any) -> None:
-        self._node.replica_manager.after_append(partition)
+    TOPIC = TRANSACTION_STATE_TOPIC
+    SEGMENT_BYTES = TRANSACTION_STATE_SEGMENT_BYTES
+    REPLICATION_FACTOR = TRANSACTION_STATE_REPLICATION_FACTOR
 
     def next_producer_id(self) -> int:
         return self._node.next_producer_id()
