@@ -173,10 +173,18 @@ def test_kafka_python_group_through_non_controller_consumes_each_record_once(
                  for i in range(3)]
 
     def poll_once(consumer) -> list[bytes]:  # type: ignore[no-untyped-def]
+        from kafka.errors import CommitFailedError, RebalanceInProgressError
+
         batches = consumer.poll(timeout_ms=200)
         values = [m.value for messages in batches.values() for m in messages]
         if values:
-            consumer.commit()
+            try:
+                consumer.commit()
+            except (CommitFailedError, RebalanceInProgressError):
+                # A rebalance still settling on a loaded machine refuses the commit, as Kafka
+                # does; the client's next poll rejoins and commits, and the committed offsets
+                # are checked below.
+                pass
         return values
 
     members = _Members(poll_once)
